@@ -156,18 +156,20 @@ _CODES: dict[type[BaseException], tuple[int, int]] = {
 UNEXPECTED = (70, 500)  # EX_SOFTWARE: a bug, not a user error
 
 
-def _codes(exc: BaseException) -> tuple[int, int]:
-    for cls in type(exc).__mro__:
+def _codes(exc: BaseException | type[BaseException]) -> tuple[int, int]:
+    kind = exc if isinstance(exc, type) else type(exc)
+    for cls in kind.__mro__:
         if cls in _CODES:
             return _CODES[cls]
     return UNEXPECTED
 
 
-def exit_code_for(exc: BaseException) -> int:
-    """The CLI exit code for *exc* (70 for anything unexpected)."""
+def exit_code_for(exc: BaseException | type[BaseException]) -> int:
+    """The CLI exit code for *exc*, an error or its class (70 for anything unexpected)."""
     return _codes(exc)[0]
 
 
-def http_status_for(exc: BaseException) -> int:
-    """The handler's status code for *exc* (500 for anything unexpected)."""
+def http_status_for(exc: BaseException | type[BaseException]) -> int:
+    """The handler's status code for *exc*, an error or its class (500 for anything
+    unexpected)."""
     return _codes(exc)[1]

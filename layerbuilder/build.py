@@ -1,0 +1,280 @@
+"""Build a layer: plan -> verified downloads -> re-rooted deterministic zip.
+
+This is the core the CLI and the Lambda handler both sit on.  It owns the
+order of the stages and the clean-up; each stage lives in its own module.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import shutil
+import tempfile
+import time
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.parser import BytesHeaderParser
+from pathlib import Path
+from typing import Any
+
+from .download import check_room, download
+from .errors import LayerTooLarge, LockMismatch
+from .index import IndexClient
+from .layerzip import LayerReport, write_layer
+from .limits import MAX_LICENSE, MAX_UNZIPPED
+from .models import parse_timestamp
+from .naming import default_layer_name, validate_layer_name
+from .plan import Plan, PlannedWheel
+from .progress import Progress
+from .targets import Target, get_target
+
+__all__ = ["BuildResult", "build_layer", "license_from_metadata"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RUNTIME = "python3.12"
+DEFAULT_ARCH = "x86_64"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build produced."""
+
+    path: Path
+    layer_name: str
+    target: Target
+    plan: Plan
+    zip_size: int
+    unzipped_size: int
+    zip_sha256: str
+    dropped: tuple[str, ...] = ()
+    collisions: tuple[str, ...] = ()
+    license_info: str | None = None
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+    @property
+    def content_hash(self) -> str:
+        return self.plan.content_hash
+
+    @property
+    def wheels(self) -> tuple[PlannedWheel, ...]:
+        return self.plan.packages
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "layer_name": self.layer_name,
+            "path": str(self.path),
+            "runtime": self.target.runtime,
+            "arch": self.target.arch,
+            "packages": [
+                {
+                    "name": p.name,
+                    "version": p.version,
+                    "filename": p.file.filename,
+                    "url": p.file.url,
+                    "sha256": p.file.sha256,
+                    "size": p.file.size,
+                }
+                for p in self.plan.packages
+            ],
+            "zip_size": self.zip_size,
+            "unzipped_size": self.unzipped_size,
+            "zip_sha256": self.zip_sha256,
+            "content_hash": self.content_hash,
+            "license_info": self.license_info,
+            "dropped": list(self.dropped),
+            "collisions": list(self.collisions),
+            "excluded": [{"name": n, "required_by": list(by)} for n, by in self.plan.excluded],
+        }
+
+
+def _target_for(
+    requirements: Sequence[str] | Plan, runtime: str | None, arch: str | None
+) -> Target:
+    if isinstance(requirements, Plan):
+        planned = requirements.target
+        asked = get_target(runtime or planned.runtime, arch or planned.arch)
+        if asked != planned:
+            raise LockMismatch(
+                f"the plan was made for {planned}, not {asked}; "
+                f"resolve again for {asked} or build with --runtime {planned.runtime} "
+                f"--arch {planned.arch}"
+            )
+        return planned
+    return get_target(runtime or DEFAULT_RUNTIME, arch or DEFAULT_ARCH)
+
+
+def license_from_metadata(metadata: bytes) -> str | None:
+    """``License-Expression``, then ``License``, then a license classifier, trimmed
+    to what PublishLayerVersion accepts."""
+    msg = BytesHeaderParser().parsebytes(metadata)
+    value = msg.get("License-Expression") or msg.get("License")
+    if not value or not str(value).strip() or str(value).strip().upper() == "UNKNOWN":
+        classifiers = [
+            c.split("::")[-1].strip()
+            for c in msg.get_all("Classifier") or []
+            if c.startswith("License ::")
+        ]
+        value = ", ".join(classifiers) if classifiers else None
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    return text[:MAX_LICENSE] or None
+
+
+def _wheel_metadata(path: Path) -> bytes | None:
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            parts = name.split("/")
+            if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA":
+                return zf.read(name)
+    return None
+
+
+def _download_all(
+    client: IndexClient, plan: Plan, work: Path, show_progress: bool | None
+) -> list[Path]:
+    files = [p.file for p in plan.packages]
+    progress = Progress(
+        sum(f.size or 0 for f in files),
+        f"downloading {len(files)} wheel(s)",
+        enabled=show_progress,
+    )
+    try:
+        workers = max(1, min(8, len(files)))
+        with concurrent.futures.ThreadPoolExecutor(workers, "layerbuilder-dl") as pool:
+            futures = [
+                pool.submit(download, client.session, f, work, progress=progress) for f in files
+            ]
+            # .result() re-raises the first failure; the work dir is removed by the caller
+            return [fut.result() for fut in futures]
+    finally:
+        progress.close()
+
+
+def _too_large(report: LayerReport, plan: Plan, paths: Sequence[Path]) -> LayerTooLarge:
+    sizes = []
+    for pkg, path in zip(plan.packages, paths):
+        with zipfile.ZipFile(path) as zf:
+            sizes.append((sum(i.file_size for i in zf.infolist()), pkg.name))
+    sizes.sort(reverse=True)
+    biggest = ", ".join(f"{name} ({size / 1e6:.1f} MB)" for size, name in sizes[:5])
+    return LayerTooLarge(
+        f"the layer unzips to {report.unzipped_size:,} bytes, over Lambda's limit of "
+        f"{MAX_UNZIPPED:,} bytes for a function and all its layers; biggest packages: "
+        f"{biggest}. Drop packages the runtime or another layer provides with --exclude "
+        "(Exclude in the Lambda event), or split the requirements across layers"
+    )
+
+
+def build_layer(
+    requirements: Sequence[str] | Plan,
+    runtime: str | None = None,
+    arch: str | None = None,
+    output: str | Path | None = None,
+    *,
+    index_url: str | None = None,
+    client: IndexClient | None = None,
+    no_deps: bool = False,
+    exclude: Sequence[str] = (),
+    exclude_newer: datetime | str | None = None,
+    pre: bool = False,
+    layer_name: str | None = None,
+    work_dir: str | Path | None = None,
+    verify: bool = True,
+    progress: bool | None = None,
+) -> BuildResult:
+    """Build a layer zip for *requirements* (or a ready :class:`Plan`).
+
+    *runtime* and *arch* default to python3.12 on x86_64 (or the plan's target).
+    The zip lands at *output* (default ``./<layer name>.zip``) only once it is
+    complete and verified; a failed build leaves nothing behind.
+    """
+    target = _target_for(requirements, runtime, arch)
+    if isinstance(exclude_newer, str):
+        exclude_newer = parse_timestamp(exclude_newer)
+    own_client = client is None
+    if client is None:
+        client = IndexClient(index_url)
+    timings: dict[str, float] = {}
+    try:
+        started = time.perf_counter()
+        if isinstance(requirements, Plan):
+            plan = requirements
+        else:
+            from .resolver import resolve
+
+            plan = resolve(
+                list(requirements),
+                target,
+                client=client,
+                no_deps=no_deps,
+                exclude=exclude,
+                exclude_newer=exclude_newer,
+                pre=pre,
+            )
+        timings["resolve"] = time.perf_counter() - started
+        log.info("resolved %d package(s) for %s", len(plan.packages), target)
+        if not plan.packages:
+            raise LockMismatch("nothing to build: the plan holds no packages")
+
+        top = plan.packages[0]
+        name = (
+            validate_layer_name(layer_name)
+            if layer_name is not None
+            else default_layer_name(top.name, top.version, target)
+        )
+        out = Path(output) if output is not None else Path(f"{name}.zip")
+        out = out.absolute()
+        out.parent.mkdir(parents=True, exist_ok=True)
+
+        if work_dir is not None:
+            Path(work_dir).mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="layerbuilder-", dir=work_dir))
+        try:
+            check_room([p.file for p in plan.packages], work)
+            started = time.perf_counter()
+            paths = _download_all(client, plan, work, progress)
+            timings["download"] = time.perf_counter() - started
+
+            metadata = _wheel_metadata(paths[0])
+            license_info = license_from_metadata(metadata) if metadata else None
+
+            started = time.perf_counter()
+            report = write_layer(paths, target, out)
+            timings["zip"] = time.perf_counter() - started
+            try:
+                if report.unzipped_size > MAX_UNZIPPED:
+                    raise _too_large(report, plan, paths)
+                if verify:
+                    from .verify import verify_layer
+
+                    started = time.perf_counter()
+                    verify_layer(report.path, target).raise_for_errors()
+                    timings["verify"] = time.perf_counter() - started
+            except BaseException:
+                out.unlink(missing_ok=True)
+                raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    finally:
+        if own_client:
+            client.close()
+
+    for stage, seconds in timings.items():
+        log.info("%s took %.3f s", stage, seconds)
+    return BuildResult(
+        path=report.path,
+        layer_name=name,
+        target=target,
+        plan=plan,
+        zip_size=report.zip_size,
+        unzipped_size=report.unzipped_size,
+        zip_sha256=report.sha256,
+        dropped=report.dropped,
+        collisions=getattr(report, "collisions", ()),
+        license_info=license_info,
+        timings=timings,
+    )
