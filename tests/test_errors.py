@@ -13,6 +13,8 @@ EXPECTED = {
     errors.LockMismatch: (2, 400),
     errors.ProjectNotFound: (3, 404),
     errors.VersionNotFound: (3, 404),
+    errors.NotFound: (3, 404),
+    errors.ConflictError: (4, 409),
     errors.ResolutionImpossible: (4, 409),
     errors.LayerTooLarge: (5, 413),
     errors.WorkspaceTooSmall: (5, 413),
