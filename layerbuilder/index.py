@@ -1,0 +1,412 @@
+"""The package-index transport: one pooled HTTP session, retries, an optional
+on-disk cache, and the two ways of asking an index about a project.
+
+* The JSON API: ``{index_url}/{name}/json``, parsed by
+  :func:`layerbuilder.models.parse_json_api`.
+* The simple API, when *index_url*'s path ends in ``/simple``: PEP 691 JSON
+  (:func:`layerbuilder.models.parse_simple_json`) with PEP 503 HTML as the
+  fallback (:func:`layerbuilder.simple_html.parse_simple_html`).
+
+All parsing is pure and lives elsewhere; this module only moves bytes.  A 404
+for a project is :class:`ProjectNotFound`; every other failure (no network,
+timeouts, 5xx after retries, 403, a body that does not parse) is
+:class:`IndexUnavailable` and never passes for a missing package.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import platform
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from distlib.locators import DEFAULT_INDEX  # type: ignore[import-untyped]
+from packaging.utils import canonicalize_name
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .errors import IndexUnavailable, IntegrityError, InvalidRequirement, ProjectNotFound
+from .models import DistFile, ProjectPage, parse_json_api, parse_simple_json
+from .remotezip import read_wheel_metadata
+from .simple_html import parse_simple_html
+
+__all__ = [
+    "SIMPLE_ACCEPT",
+    "USER_AGENT",
+    "IndexClient",
+    "default_cache_dir",
+    "default_index_url",
+]
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = (
+    f"layerbuilder/{__version__} "
+    f"(+requests/{requests.__version__}; python/{platform.python_version()})"
+)
+SIMPLE_ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+_SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_MAX_SLEEP = 30.0
+_VALID_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_HINT = "Check the network connection and the index URL (--index-url or LAYERBUILDER_INDEX_URL)."
+
+
+def default_index_url() -> str:
+    """``$LAYERBUILDER_INDEX_URL`` if set, else distlib's default index, without
+    trailing slashes."""
+    return (os.environ.get("LAYERBUILDER_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
+
+
+def default_cache_dir() -> Path:
+    """``$LAYERBUILDER_CACHE_DIR`` if set, else ``~/.cache/layerbuilder``."""
+    configured = os.environ.get("LAYERBUILDER_CACHE_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "layerbuilder"
+
+
+def _is_simple(index_url: str) -> bool:
+    return urlsplit(index_url).path.rstrip("/").endswith("/simple")
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class _DiskCache:
+    """Response bodies with their validators, one file per URL.
+
+    File layout: one line of JSON (url, validators, body sha256), then the body.
+    Writes are atomic; an unreadable or inconsistent entry counts as absent.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "http-v1"
+
+    def _path(self, key: str) -> Path:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self.root / digest[:2] / digest
+
+    def load(self, key: str) -> tuple[dict[str, Any], bytes] | None:
+        try:
+            raw = self._path(key).read_bytes()
+            head, _, body = raw.partition(b"\n")
+            meta = json.loads(head)
+            if (
+                not isinstance(meta, dict)
+                or meta.get("key") != key
+                or meta.get("sha256") != hashlib.sha256(body).hexdigest()
+            ):
+                return None
+            return meta, body
+        except (OSError, ValueError):
+            return None
+
+    def store(self, key: str, response: requests.Response, body: bytes) -> None:
+        meta = {
+            "key": key,
+            "url": response.url,
+            "etag": response.headers.get("ETag"),
+            "last_modified": response.headers.get("Last-Modified"),
+            "content_type": response.headers.get("Content-Type", ""),
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(json.dumps(meta, sort_keys=True).encode() + b"\n" + body)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:  # the cache is an optimisation, never a failure
+            log.debug("could not write cache entry %s: %s", path, exc)
+
+
+class IndexClient:
+    """Talks to one package index over one pooled :class:`requests.Session`.
+
+    Pages are fetched and parsed at most once per client.  Safe to share
+    between threads.
+    """
+
+    def __init__(
+        self,
+        index_url: str | None = None,
+        *,
+        cache_dir: Path | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        session: requests.Session | None = None,
+        max_workers: int = 8,
+        backoff: float = 0.5,
+    ) -> None:
+        self.index_url = (index_url or default_index_url()).rstrip("/")
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.max_workers = max(1, max_workers)
+        self.simple = _is_simple(self.index_url)
+        self._owns_session = session is None
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(self.max_workers, 10))
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            session.headers["User-Agent"] = USER_AGENT
+        self.session = session
+        self._cache = _DiskCache(Path(cache_dir)) if cache_dir is not None else None
+        self._pages: dict[str, ProjectPage] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    # -- lifecycle ------------------------------------------------------------------
+    def close(self) -> None:
+        if self._owns_session:
+            self.session.close()
+
+    def __enter__(self) -> IndexClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"IndexClient({self.index_url!r})"
+
+    # -- transport ------------------------------------------------------------------
+    def _get(
+        self, url: str, headers: Mapping[str, str] | None = None, *, stream: bool = False
+    ) -> requests.Response:
+        """GET with retries on connection errors, timeouts, 429 and 5xx.
+
+        Returns the response for any other status (the caller decides what a
+        404 means); raises :class:`IndexUnavailable` once the retries are spent.
+        """
+        merged = {"User-Agent": USER_AGENT, **(headers or {})}
+        attempts = self.retries + 1
+        for attempt in range(1, attempts + 1):
+            delay = self.backoff * (2 ** (attempt - 1))
+            try:
+                response = self.session.get(
+                    url, headers=merged, timeout=self.timeout, stream=stream
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            except requests.RequestException as exc:
+                raise IndexUnavailable(f"GET {url} failed ({exc}). {_HINT}") from exc
+            else:
+                if response.status_code not in _RETRY_STATUS:
+                    return response
+                problem = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+                delay = max(delay, _retry_after(response) or 0.0)
+                response.close()
+            if attempt < attempts:
+                log.info("GET %s: %s; retry %d/%d", url, problem, attempt, self.retries)
+                time.sleep(min(delay, _MAX_SLEEP))
+        raise IndexUnavailable(
+            f"the package index did not answer: GET {url} -> {problem} "
+            f"(after {attempts} attempt{'s' if attempts != 1 else ''}). {_HINT}"
+        )
+
+    def _fetch_page(self, url: str, accept: str | None) -> tuple[bytes, str, str, int]:
+        """(body, final url, content type, status) for a page, through the disk cache."""
+        key = f"{accept or ''} {url}"
+        cached = self._cache.load(key) if self._cache is not None else None
+        headers: dict[str, str] = {}
+        if accept:
+            headers["Accept"] = accept
+        if cached is not None:
+            meta = cached[0]
+            if meta.get("etag"):
+                headers["If-None-Match"] = str(meta["etag"])
+            if meta.get("last_modified"):
+                headers["If-Modified-Since"] = str(meta["last_modified"])
+        response = self._get(url, headers)
+        try:
+            if response.status_code == 304 and cached is not None:
+                meta, body = cached
+                return body, str(meta.get("url") or url), str(meta.get("content_type", "")), 200
+            if response.status_code == 304:  # never asked for; ask plainly
+                response.close()
+                headers.pop("If-None-Match", None)
+                headers.pop("If-Modified-Since", None)
+                response = self._get(url, headers)
+            body = response.content
+            if (
+                response.status_code == 200
+                and self._cache is not None
+                and (response.headers.get("ETag") or response.headers.get("Last-Modified"))
+            ):
+                self._cache.store(key, response, body)
+            return (
+                body,
+                response.url or url,
+                response.headers.get("Content-Type", ""),
+                (response.status_code),
+            )
+        except requests.RequestException as exc:
+            raise IndexUnavailable(
+                f"reading the answer to GET {url} failed ({exc}). {_HINT}"
+            ) from exc
+        finally:
+            response.close()
+
+    # -- projects -------------------------------------------------------------------
+    def project_url(self, name: str) -> str:
+        """Where this client asks about project *name*."""
+        canonical = canonicalize_name(name)
+        if self.simple:
+            return f"{self.index_url}/{canonical}/"
+        return f"{self.index_url}/{canonical}/json"
+
+    def get_project(self, name: str) -> ProjectPage:
+        """Every file the index lists for *name* (any spelling of it)."""
+        if not _VALID_NAME.match(name):
+            raise InvalidRequirement(
+                f"{name!r} is not a valid project name: names are letters, digits, "
+                "'.', '-' and '_', starting and ending with a letter or digit."
+            )
+        canonical = canonicalize_name(name)
+        with self._lock:
+            page = self._pages.get(canonical)
+            if page is not None:
+                return page
+            lock = self._locks.setdefault(canonical, threading.Lock())
+        with lock:
+            page = self._pages.get(canonical)
+            if page is None:
+                page = self._load(name, canonical)
+                with self._lock:
+                    self._pages[canonical] = page
+        return page
+
+    def _load(self, name: str, canonical: str) -> ProjectPage:
+        url = self.project_url(canonical)
+        body, final_url, content_type, status = self._fetch_page(
+            url, SIMPLE_ACCEPT if self.simple else "application/json"
+        )
+        if status == 404:
+            raise ProjectNotFound(
+                f"project {name!r} was not found on the index {self.index_url} "
+                f"(GET {url} answered 404). Check the spelling of the name, or point "
+                "--index-url (LAYERBUILDER_INDEX_URL) at the index that has it."
+            )
+        if status != 200:
+            raise IndexUnavailable(
+                f"the package index refused the request: GET {url} -> HTTP {status}. {_HINT}"
+            )
+        try:
+            if not self.simple:
+                return _absolute(parse_json_api(json.loads(body)), final_url)
+            mime = content_type.split(";", 1)[0].strip().lower()
+            if mime == _SIMPLE_JSON or mime.endswith("+json") or mime == "application/json":
+                return _absolute(parse_simple_json(json.loads(body), final_url), final_url)
+            return parse_simple_html(body.decode("utf-8", "replace"), final_url, canonical)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise IndexUnavailable(
+                f"GET {url} answered with a document that does not parse "
+                f"({type(exc).__name__}: {exc}); is {self.index_url!r} really a package "
+                f"index? {_HINT}"
+            ) from exc
+
+    def get_projects(self, names: Iterable[str]) -> dict[str, ProjectPage]:
+        """Several projects at once, fetched concurrently; keyed by normalised name.
+
+        The first failure (in the order given) is raised once all have finished.
+        """
+        unique = list(dict.fromkeys(names))
+        if not unique:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(unique))) as pool:
+            futures = [pool.submit(self.get_project, name) for name in unique]
+        pages = [future.result() for future in futures]
+        return {page.name: page for page in pages}
+
+    # -- metadata -------------------------------------------------------------------
+    def get_metadata(self, file: DistFile) -> bytes:
+        """The core metadata (``METADATA`` bytes) of wheel *file*.
+
+        PEP 658 ``<url>.metadata`` when the index offers it, checked against its
+        sha256; otherwise (or when that file is missing) read from the wheel
+        with range requests, or a full download as the last resort.
+        """
+        if not file.is_wheel:
+            raise ValueError(f"{file.filename!r} is not a wheel; only wheels carry METADATA")
+        if file.has_metadata:
+            response = self._get(file.metadata_url)
+            try:
+                if response.status_code == 200:
+                    body = response.content
+                    if file.metadata_sha256 is not None:
+                        got = hashlib.sha256(body).hexdigest()
+                        if got != file.metadata_sha256.lower():
+                            raise IntegrityError(
+                                f"the metadata of {file.filename!r} ({file.metadata_url}) "
+                                f"has sha256 {got}, but the index says "
+                                f"{file.metadata_sha256.lower()}. Retry; if it persists "
+                                "the index or a proxy is serving a bad file."
+                            )
+                    return body
+                if response.status_code not in (403, 404, 410):
+                    raise IndexUnavailable(
+                        f"GET {file.metadata_url} answered HTTP {response.status_code}. {_HINT}"
+                    )
+                log.info(
+                    "%s: no .metadata (HTTP %s); reading the wheel",
+                    file.filename,
+                    response.status_code,
+                )
+            finally:
+                response.close()
+
+        def fetch(headers: Mapping[str, str]) -> requests.Response:
+            return self._get(file.url, headers, stream=True)
+
+        return read_wheel_metadata(
+            fetch, file.url, file.filename, size=file.size, sha256=file.sha256
+        )
+
+
+def _absolute(page: ProjectPage, base_url: str) -> ProjectPage:
+    """Resolve relative file URLs (some mirrors serve them) against *base_url*."""
+    if all(urlsplit(f.url).scheme for f in page.files):
+        return page
+    files = tuple(
+        f if urlsplit(f.url).scheme else dataclasses.replace(f, url=urljoin(base_url, f.url))
+        for f in page.files
+    )
+    return dataclasses.replace(page, files=files)
