@@ -1,0 +1,449 @@
+"""Write a layer zip from wheels by copying their compressed entries as they are.
+
+A wheel is already a zip whose members are laid out as they would be in
+``site-packages``.  So a layer is made without inflating or deflating anything:
+each member's compressed bytes are copied raw into a new zip under
+``python/lib/python3.X/site-packages/``, with a fresh local header, a fresh
+central directory entry, a fixed timestamp and a normalised mode.  The CRC,
+sizes and method are the wheel's own.
+
+``zipfile`` is used only to read each wheel's central directory; the local
+headers and the output are handled here.  The output is deterministic (sorted
+names, no source extras, fixed times and modes) and written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+import struct
+import tempfile
+import zipfile
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+from .errors import UnsafeWheel
+from .targets import Target
+
+__all__ = ["LayerReport", "write_layer"]
+
+_COPY_CHUNK = 1024 * 1024
+_OPEN_WHEELS = 32  # source files kept open at once (entries interleave across wheels)
+
+_LOCAL_SIG = b"PK\x03\x04"
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")  # 30 bytes
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # 46 bytes
+_END = struct.Struct("<4s4H2LH")  # 22 bytes
+_END64 = struct.Struct("<4sQ2H2L4Q")  # 56 bytes
+_END64_LOCATOR = struct.Struct("<4sLQL")  # 20 bytes
+
+_ZIP64_LIMIT = 0xFFFFFFFF
+_ZIP64_COUNT_LIMIT = 0xFFFF
+_DOS_DATE_1980 = (0 << 9) | (1 << 5) | 1  # 1980-01-01
+_DOS_TIME_0 = 0  # 00:00:00
+_UTF8_FLAG = 0x800
+_UNIX = 3
+_MADE_BY_VERSION = 20  # "version made by" low byte: spec 2.0 (as Info-ZIP for plain zips)
+_MODE_EXEC = 0o100755
+_MODE_FILE = 0o100644
+# version needed to extract, by method (APPNOTE 4.4.3.2); at least 2.0 throughout
+_NEEDED_FOR_METHOD = {12: 46, 14: 63}
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+# anything _check_member must look at closely: NUL, backslash, absolute or drive
+# paths, '.' / '..' / empty segments
+_SUSPECT = re.compile(r"[\\\0]|^/|^[A-Za-z]:|(?:^|/)\.{1,2}(?:/|$)|//")
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """What :func:`write_layer` wrote."""
+
+    path: Path
+    zip_size: int
+    unzipped_size: int
+    entries: int
+    sha256: str  # hex sha256 of the zip
+    dropped: tuple[str, ...]  # wheel members dropped (non purelib/platlib ``.data``)
+    # final paths two wheels both provide with different bytes; the first wheel's wins
+    collisions: tuple[str, ...] = ()
+
+
+class _Entry(NamedTuple):  # a tuple: tens of thousands are made per layer
+    name: str  # final path inside the layer zip
+    wheel: int  # index into the wheels list
+    member: str  # name inside the wheel
+    header_offset: int
+    compress_type: int
+    crc: int
+    compress_size: int
+    file_size: int
+    executable: bool
+    utf8: bool  # the wheel's central entry has the UTF-8 name flag
+
+
+def write_layer(wheels: Sequence[Path], target: Target, output: Path) -> LayerReport:
+    """Write the layer zip for *wheels* (in the given order) for *target* to *output*.
+
+    Every file member lands under ``target.site_packages``; ``.data/purelib``
+    and ``.data/platlib`` are merged there too, and other ``.data`` schemes
+    (scripts, headers, data) are dropped and listed in the report.  When two
+    wheels hold the same final path, the first wheel's copy is kept and, unless
+    both copies are identical, the path is listed in ``collisions``.
+
+    :class:`UnsafeWheel` for a member that is absolute, has ``..`` (or empty or
+    ``.``) segments, backslashes or NUL in its name, is a symlink, or is
+    encrypted.  Same inputs give a byte-identical zip.
+    """
+    wheels = [Path(w) for w in wheels]
+    output = Path(output)
+    root = target.site_packages.rstrip("/")
+    chosen: dict[str, _Entry] = {}
+    dropped: list[str] = []
+    collisions: list[str] = []
+    for index, wheel in enumerate(wheels):
+        entries, wheel_dropped = _scan(wheel, index, root)
+        dropped.extend(wheel_dropped)
+        for entry in entries:
+            first = chosen.get(entry.name)
+            if first is None:
+                chosen[entry.name] = entry
+            elif (first.crc, first.file_size) != (entry.crc, entry.file_size):
+                collisions.append(
+                    f"{entry.name} (kept from {wheels[first.wheel].name}; "
+                    f"the different copy in {wheels[entry.wheel].name} was left out)"
+                )
+    ordered = [chosen[name] for name in sorted(chosen)]
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.tmp-", dir=output.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            out = _HashingWriter(raw)
+            _write_zip(out, ordered, wheels)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
+        os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return LayerReport(
+        path=output,
+        zip_size=out.offset,
+        unzipped_size=sum(e.file_size for e in ordered),
+        entries=len(ordered),
+        sha256=out.hexdigest(),
+        dropped=tuple(dropped),
+        collisions=tuple(collisions),
+    )
+
+
+# -- reading wheels ------------------------------------------------------------------
+
+
+def _scan(wheel: Path, index: int, root: str) -> tuple[list[_Entry], list[str]]:
+    """The entries *wheel* contributes, in central-directory order, and what it drops."""
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise UnsafeWheel(
+            f"{wheel.name} is not a readable zip ({exc}); delete it and download it again"
+        ) from exc
+    data_dirs = _data_dirs(wheel.name, infos)
+    entries: list[_Entry] = []
+    dropped: list[str] = []
+    for info in infos:
+        name = info.orig_filename
+        _check_member(wheel, info)
+        if name.endswith("/"):
+            continue  # a directory entry: Lambda does not need them
+        head, sep, rest = name.partition("/")
+        if sep and head in data_dirs:
+            scheme, sep, rel = rest.partition("/")
+            if scheme not in ("purelib", "platlib") or not sep:
+                dropped.append(name)
+                continue
+            name = rel
+        mode = info.external_attr >> 16
+        entries.append(
+            _Entry(
+                name=f"{root}/{name}",
+                wheel=index,
+                member=info.orig_filename,
+                header_offset=info.header_offset,
+                compress_type=info.compress_type,
+                crc=info.CRC,
+                compress_size=info.compress_size,
+                file_size=info.file_size,
+                executable=bool(mode & 0o111),
+                utf8=bool(info.flag_bits & _UTF8_FLAG),
+            )
+        )
+    return entries, dropped
+
+
+def _data_dirs(filename: str, infos: Sequence[zipfile.ZipInfo]) -> set[str]:
+    """The wheel's ``<name>-<version>.data`` directory names (by filename and dist-info)."""
+    dirs = set()
+    parts = filename.split("-")
+    if len(parts) >= 2:
+        dirs.add(f"{parts[0]}-{parts[1]}.data")
+    for info in infos:
+        head, sep, _ = info.orig_filename.partition("/")
+        if sep and head.endswith(".dist-info"):
+            dirs.add(head[: -len(".dist-info")] + ".data")
+    return dirs
+
+
+def _check_member(wheel: Path, info: zipfile.ZipInfo) -> None:
+    name = info.orig_filename
+    if (
+        not _SUSPECT.search(name)
+        and not stat.S_ISLNK(info.external_attr >> 16)
+        and not info.flag_bits & 0x41
+    ):
+        return  # the common case, with one regex search
+    problem = None
+    segments = name.rstrip("/").split("/")
+    if "\0" in name:
+        problem = "has a NUL character in its name"
+    elif "\\" in name:
+        problem = "has a backslash in its name"
+    elif name.startswith("/") or _DRIVE.match(name):
+        problem = "is an absolute path"
+    elif ".." in segments:
+        problem = "has a '..' segment (it would be written outside the layer)"
+    elif any(s in ("", ".") for s in segments):
+        problem = "has an empty or '.' path segment"
+    elif stat.S_ISLNK(info.external_attr >> 16):
+        problem = "is a symbolic link"
+    elif info.flag_bits & 0x41:  # traditional or strong encryption
+        problem = "is encrypted"
+    if problem is not None:
+        raise UnsafeWheel(
+            f"{wheel.name}: member {name!r} {problem}; refusing to put this wheel in a "
+            "layer. Exclude the project (--exclude) or pin another version, and report "
+            "it to the project."
+        )
+
+
+class _Sources:
+    """Wheel files opened on demand, at most :data:`_OPEN_WHEELS` at a time."""
+
+    def __init__(self, wheels: Sequence[Path]) -> None:
+        self._wheels = wheels
+        self._open: OrderedDict[int, BinaryIO] = OrderedDict()
+
+    def get(self, index: int) -> BinaryIO:
+        f = self._open.get(index)
+        if f is not None:
+            self._open.move_to_end(index)
+            return f
+        if len(self._open) >= _OPEN_WHEELS:
+            _, oldest = self._open.popitem(last=False)
+            oldest.close()
+        f = self._wheels[index].open("rb")
+        self._open[index] = f
+        return f
+
+    def close(self) -> None:
+        while self._open:
+            _, f = self._open.popitem()
+            f.close()
+
+
+def _data_start(src: BinaryIO, wheel: Path, entry: _Entry) -> int:
+    """Where *entry*'s compressed bytes start: after its local header, whose
+    extra field may differ in length from the central directory's."""
+    src.seek(entry.header_offset)
+    header = src.read(_LOCAL.size)
+    if len(header) != _LOCAL.size or header[:4] != _LOCAL_SIG:
+        raise UnsafeWheel(
+            f"{wheel.name}: member {entry.member!r} has no valid local header at offset "
+            f"{entry.header_offset}; the wheel is corrupt. Delete it and download it again."
+        )
+    name_len: int
+    extra_len: int
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    local_name = src.read(name_len)
+    # compared as zipfile (and so pip) does: decoded by the central entry's flag
+    if entry.member.isascii():  # the same bytes in cp437 and UTF-8, and much faster
+        same = local_name == entry.member.encode("ascii")
+    else:
+        try:
+            same = local_name.decode("utf-8" if entry.utf8 else "cp437") == entry.member
+        except UnicodeDecodeError:
+            same = False
+    if not same:
+        raise UnsafeWheel(
+            f"{wheel.name}: member {entry.member!r} is named {local_name!r} in its local "
+            "header; a wheel whose two names differ may unpack differently in different "
+            "tools. Refusing it; report it to the project."
+        )
+    return entry.header_offset + _LOCAL.size + name_len + extra_len
+
+
+# -- writing the layer ----------------------------------------------------------------
+
+
+class _HashingWriter:
+    """Writes through to *raw*, hashing and counting every byte."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        self.offset = 0
+
+    def write(self, data: bytes) -> None:
+        self._raw.write(data)
+        self._hash.update(data)
+        self.offset += len(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _write_zip(
+    out: _HashingWriter,
+    entries: Sequence[_Entry],
+    wheels: Sequence[Path],
+    *,
+    zip64_limit: int = _ZIP64_LIMIT,
+    zip64_count_limit: int = _ZIP64_COUNT_LIMIT,
+) -> None:
+    """Write *entries* copied from *wheels* as one zip; the limits exist for tests."""
+    central: list[bytes] = []
+    sources = _Sources(wheels)
+    try:
+        for entry in entries:
+            src = sources.get(entry.wheel)
+            start = _data_start(src, wheels[entry.wheel], entry)
+            local, record = _entry_headers(entry, out.offset, zip64_limit)
+            out.write(local)
+            central.append(record)
+            src.seek(start)
+            remaining = entry.compress_size
+            while remaining:
+                chunk = src.read(min(_COPY_CHUNK, remaining))
+                if not chunk:
+                    raise UnsafeWheel(
+                        f"{wheels[entry.wheel].name}: member {entry.member!r} is cut short "
+                        "(the wheel is truncated). Delete it and download it again."
+                    )
+                out.write(chunk)
+                remaining -= len(chunk)
+    finally:
+        sources.close()
+
+    cd_offset = out.offset
+    out.write(b"".join(central))
+    cd_size = out.offset - cd_offset
+    count = len(central)
+    count64 = count >= zip64_count_limit
+    offset64 = cd_offset >= zip64_limit
+    size64 = cd_size >= zip64_limit
+    if count64 or offset64 or size64:
+        end64_offset = out.offset
+        out.write(
+            _END64.pack(
+                b"PK\x06\x06",
+                _END64.size - 12,
+                (_UNIX << 8) | 45,
+                45,
+                0,
+                0,
+                count,
+                count,
+                cd_size,
+                cd_offset,
+            )
+        )
+        out.write(_END64_LOCATOR.pack(b"PK\x06\x07", 0, end64_offset, 1))
+    out.write(
+        _END.pack(
+            b"PK\x05\x06",
+            0,
+            0,
+            0xFFFF if count64 else count,
+            0xFFFF if count64 else count,
+            0xFFFFFFFF if size64 else cd_size,
+            0xFFFFFFFF if offset64 else cd_offset,
+            0,
+        )
+    )
+
+
+def _entry_headers(entry: _Entry, offset: int, zip64_limit: int) -> tuple[bytes, bytes]:
+    """*entry*'s local header (to be written at *offset*) and central directory record."""
+    name = entry.name.encode("utf-8")
+    flags = 0 if entry.name.isascii() else _UTF8_FLAG
+    sizes64 = entry.file_size >= zip64_limit or entry.compress_size >= zip64_limit
+    offset64 = offset >= zip64_limit
+    needed = max(
+        45 if (sizes64 or offset64) else 20, _NEEDED_FOR_METHOD.get(entry.compress_type, 20)
+    )
+
+    if sizes64:
+        local_extra = struct.pack("<HHQQ", 0x0001, 16, entry.file_size, entry.compress_size)
+        local_sizes = (0xFFFFFFFF, 0xFFFFFFFF)
+    else:
+        local_extra = b""
+        local_sizes = (entry.compress_size, entry.file_size)
+    local = (
+        _LOCAL.pack(
+            _LOCAL_SIG,
+            needed,
+            flags,
+            entry.compress_type,
+            _DOS_TIME_0,
+            _DOS_DATE_1980,
+            entry.crc,
+            *local_sizes,
+            len(name),
+            len(local_extra),
+        )
+        + name
+        + local_extra
+    )
+
+    # central zip64 extra: only the fields that overflow, in this order
+    fields: list[int] = []
+    if sizes64:
+        fields += [entry.file_size, entry.compress_size]
+    if offset64:
+        fields.append(offset)
+    central_extra = (
+        struct.pack(f"<HH{len(fields)}Q", 0x0001, 8 * len(fields), *fields) if fields else b""
+    )
+    mode = _MODE_EXEC if entry.executable else _MODE_FILE
+    return local, (
+        _CENTRAL.pack(
+            b"PK\x01\x02",
+            _MADE_BY_VERSION if needed <= 20 else needed,
+            _UNIX,
+            needed,
+            0,
+            flags,
+            entry.compress_type,
+            _DOS_TIME_0,
+            _DOS_DATE_1980,
+            entry.crc,
+            0xFFFFFFFF if sizes64 else entry.compress_size,
+            0xFFFFFFFF if sizes64 else entry.file_size,
+            len(name),
+            len(central_extra),
+            0,  # comment length
+            0,  # disk number start
+            0,  # internal attributes
+            mode << 16,
+            0xFFFFFFFF if offset64 else offset,
+        )
+        + name
+        + central_extra
+    )
