@@ -2,7 +2,7 @@
 
 Import the fixtures into a test module::
 
-    from aws import aws, moto_server  # noqa: F401  (pytest fixtures)
+    from aws import aws_fixture, moto_server_fixture  # noqa: F401  (pytest fixtures)
 
 ``aws`` points boto3 at the server through ``AWS_ENDPOINT_URL`` with fake
 credentials and ``us-east-1`` as the default region, resets the server's state,
@@ -25,8 +25,8 @@ REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
+@pytest.fixture(scope="session", name="moto_server")
+def moto_server_fixture() -> Iterator[str]:
     """The endpoint URL of a moto server on 127.0.0.1 (a free port)."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -93,8 +93,8 @@ class Aws:
         return [u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
 
 
-@pytest.fixture
-def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) -> Iterator[Aws]:
+@pytest.fixture(name="aws")
+def aws_fixture(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) -> Iterator[Aws]:
     """boto3 configured for the moto server only: no real profile, credentials or
     region from the machine can leak in."""
     empty = tmp_path_factory.mktemp("awsconfig")
