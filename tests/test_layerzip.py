@@ -398,9 +398,20 @@ def test_symlinks_refused_before_writing_anything(tmp_path: Path) -> None:
 
 
 def _real_wheels() -> list[Path]:
+    """The smallest recorded wheel of each project (pure ones and ones with .so files)."""
     if not FIXTURE_FILES.is_dir():
         return []
-    return sorted(FIXTURE_FILES.rglob("*.whl"), key=lambda p: p.stat().st_size)[:6]
+    smallest: dict[str, Path] = {}
+    for wheel in sorted(FIXTURE_FILES.rglob("*.whl"), key=lambda p: (p.stat().st_size, p.name)):
+        smallest.setdefault(wheel.name.split("-")[0].lower(), wheel)
+    return sorted(smallest.values(), key=lambda p: p.name)
+
+
+def _fixture(pattern: str) -> Path | None:
+    found = (
+        sorted(FIXTURE_FILES.rglob(pattern), key=lambda p: p.name) if FIXTURE_FILES.is_dir() else []
+    )
+    return found[-1] if found else None
 
 
 @pytest.mark.parametrize("wheel", _real_wheels(), ids=lambda p: p.name)
@@ -437,3 +448,46 @@ def test_real_wheels_found_or_not_yet_recorded() -> None:
     if not _real_wheels():
         pytest.skip("no wheels under fixtures/files yet")
     assert all(zipfile.is_zipfile(w) for w in _real_wheels())
+
+
+def test_real_extension_keeps_exec_bit(tmp_path: Path) -> None:
+    wheel = _fixture("markupsafe-*-cp312-cp312-manylinux*x86_64*.whl")
+    if wheel is None:
+        pytest.skip("markupsafe cp312 wheel not recorded")
+    out = tmp_path / "layer.zip"
+    write_layer([wheel], T312, out)
+    modes = {n: i.external_attr >> 16 for n, i in check_zip(out).items()}
+    so = [n for n in modes if n.endswith(".so")]
+    assert so and all(modes[n] == 0o100755 for n in so)
+    assert all(modes[n] == 0o100644 for n in modes if n.endswith(".py"))
+    assert modes[next(n for n in modes if n.endswith("dist-info/RECORD"))] == 0o100644
+
+
+def test_real_layer_imports_on_target_python(tmp_path: Path) -> None:
+    """requests and its pure dependencies, re-rooted, import on the target's Python."""
+    python = sorted(Path("/root/.pyenv/versions").glob("3.12.*/bin/python3.12"))
+    names = ["requests-*", "urllib3-*", "idna-*", "certifi-*", "charset_normalizer-*none-any"]
+    wheels = [_fixture(f"{n}.whl") for n in names]
+    if not python or any(w is None for w in wheels):
+        pytest.skip("python3.12 or the recorded requests stack is missing")
+    out = tmp_path / "layer.zip"
+    report = write_layer([w for w in wheels if w is not None], T312, out)
+    assert report.collisions == ()
+    root = tmp_path / "opt"
+    with zipfile.ZipFile(out) as zf:
+        zf.extractall(root)
+    code = "import requests, urllib3, idna, certifi, charset_normalizer; print(requests.__file__)"
+    proc = subprocess.run(
+        [
+            str(python[-1]),
+            "-I",
+            "-S",
+            "-c",
+            f"import sys; sys.path[:0] = [sys.argv[1]]; {code}",
+            str(root / SP),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(root / SP / "requests" / "__init__.py")
