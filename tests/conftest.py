@@ -47,3 +47,18 @@ def _block_network(
         monkeypatch.setattr(socket.socket, "connect", _guarded(_real_connect))
         monkeypatch.setattr(socket.socket, "connect_ex", _guarded(_real_connect_ex))
     yield
+
+
+@pytest.fixture
+def fake_index() -> Iterator[Any]:
+    """A ``responses.RequestsMock`` serving the recorded fixtures as the index
+    ``https://index.test/pypi`` (and ``/simple``) with files on ``https://files.test``.
+
+    See ``tests/fakeindex.py``; call ``fakeindex.serve`` yourself for the knobs.
+    """
+    import responses
+    from fakeindex import serve
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        serve(rsps)
+        yield rsps
