@@ -79,9 +79,7 @@ class Aws:
         if region == "us-east-1":
             s3.create_bucket(Bucket=name)
         else:
-            s3.create_bucket(
-                Bucket=name, CreateBucketConfiguration={"LocationConstraint": region}
-            )
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
 
     def objects(self, bucket: str, region: str = REGION) -> list[str]:
         s3 = self.client("s3", region)
@@ -94,7 +92,9 @@ class Aws:
 
 
 @pytest.fixture(name="aws")
-def aws_fixture(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any) -> Iterator[Aws]:
+def aws_fixture(
+    moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any
+) -> Iterator[Aws]:
     """boto3 configured for the moto server only: no real profile, credentials or
     region from the machine can leak in."""
     empty = tmp_path_factory.mktemp("awsconfig")
