@@ -48,6 +48,7 @@ _DOS_DATE_1980 = (0 << 9) | (1 << 5) | 1  # 1980-01-01
 _DOS_TIME_0 = 0  # 00:00:00
 _UTF8_FLAG = 0x800
 _UNIX = 3
+_DOS_DIR = 0x10  # MS-DOS directory attribute
 _MADE_BY_VERSION = 20  # "version made by" low byte: spec 2.0 (as Info-ZIP for plain zips)
 _MODE_EXEC = 0o100755
 _MODE_FILE = 0o100644
@@ -161,8 +162,11 @@ def _scan(wheel: Path, index: int, root: str) -> tuple[list[_Entry], list[str]]:
     for info in infos:
         name = info.orig_filename
         _check_member(wheel, info)
-        if name.endswith("/"):
-            continue  # a directory entry: Lambda does not need them
+        mode = info.external_attr >> 16
+        if name.endswith("/") or (
+            info.file_size == 0 and (stat.S_ISDIR(mode) or info.external_attr & _DOS_DIR)
+        ):
+            continue  # a directory entry (by name or by mode): Lambda does not need them
         head, sep, rest = name.partition("/")
         if sep and head in data_dirs:
             scheme, sep, rel = rest.partition("/")
@@ -170,7 +174,6 @@ def _scan(wheel: Path, index: int, root: str) -> tuple[list[_Entry], list[str]]:
                 dropped.append(name)
                 continue
             name = rel
-        mode = info.external_attr >> 16
         entries.append(
             _Entry(
                 name=f"{root}/{name}",

@@ -62,6 +62,7 @@ def demo(tmp_path: Path) -> Path:
             Member("demo/ownerexec", b"x", DEFLATED, mode=0o700),
             Member("demo/readonly.txt", b"ro", DEFLATED, mode=0o400),
             Member("demo/sub/", b"", STORED, mode=0o755, file_type=stat.S_IFDIR),
+            Member("demo/noslash", b"", STORED, mode=0o755, file_type=stat.S_IFDIR),
             Member("demo-1.0.data/purelib/demo_pure.py", b"PURE = 1\n", DEFLATED),
             Member("demo-1.0.data/platlib/demo_plat/_x.so", BLOB[:999], STORED, mode=0o755),
             Member("demo-1.0.data/scripts/demo-cli", b"#!python\n", DEFLATED, mode=0o755),
@@ -109,7 +110,7 @@ def test_member_bytes_equal_originals(demo: Path, tmp_path: Path) -> None:
     original = read_all(demo)
     layer = read_all(out)
     for name, data in original.items():
-        if name.endswith("/") or "/scripts/" in name or "/headers/" in name or "/data/" in name:
+        if name.endswith(("/", "noslash")) or "/scripts/" in name or "/headers/" in name or "/data/" in name:
             continue
         final = name.replace("demo-1.0.data/purelib/", "").replace("demo-1.0.data/platlib/", "")
         assert layer[f"{SP}/{final}"] == data
