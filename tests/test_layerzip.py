@@ -110,7 +110,12 @@ def test_member_bytes_equal_originals(demo: Path, tmp_path: Path) -> None:
     original = read_all(demo)
     layer = read_all(out)
     for name, data in original.items():
-        if name.endswith(("/", "noslash")) or "/scripts/" in name or "/headers/" in name or "/data/" in name:
+        if (
+            name.endswith(("/", "noslash"))
+            or "/scripts/" in name
+            or "/headers/" in name
+            or "/data/" in name
+        ):
             continue
         final = name.replace("demo-1.0.data/purelib/", "").replace("demo-1.0.data/platlib/", "")
         assert layer[f"{SP}/{final}"] == data
