@@ -274,7 +274,7 @@ def build_layer(
         unzipped_size=report.unzipped_size,
         zip_sha256=report.sha256,
         dropped=report.dropped,
-        collisions=getattr(report, "collisions", ()),
+        collisions=report.collisions,
         license_info=license_info,
         timings=timings,
     )

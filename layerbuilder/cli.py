@@ -342,9 +342,8 @@ def _cmd_build(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _publish_json(r: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(r) if dataclasses.is_dataclass(r) else dict(r)
+    data: dict[str, Any] = r.to_json()
+    return data
 
 
 def _cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
