@@ -185,12 +185,17 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _requirements(args: argparse.Namespace) -> list[str]:
-    reqs = list(args.requirements)
+    """The requirements from arguments and ``-r`` files.  A file's ``--index-url``
+    and ``--pre`` apply unless the command line says otherwise."""
+    reqs: list[str] = list(args.requirements)
     if args.req_files:
         from .requirements import parse_requirements_file
 
         for f in args.req_files:
-            reqs.extend(parse_requirements_file(f))
+            parsed = parse_requirements_file(f)
+            reqs.extend(parsed.lines)
+            args.index_url = args.index_url or parsed.index_url
+            args.pre = args.pre or parsed.pre
     if not reqs:
         raise BadRequest("no requirements given: name at least one (e.g. `numpy`) or use -r FILE")
     return reqs
@@ -210,11 +215,11 @@ def _exclude_newer(args: argparse.Namespace) -> Any:
         ) from None
 
 
-def _resolve(args: argparse.Namespace, client: Any) -> Any:
+def _resolve(args: argparse.Namespace, reqs: list[str], client: Any) -> Any:
     from .resolver import resolve
 
     return resolve(
-        _requirements(args),
+        reqs,
         get_target(args.runtime or "python3.12", args.arch or "x86_64"),
         client=client,
         no_deps=args.no_deps,
@@ -234,9 +239,10 @@ def _mb(n: int) -> str:
 
 
 def _cmd_resolve(args: argparse.Namespace, out: TextIO) -> int:
+    reqs = _requirements(args)
     client = _client(args)
     try:
-        plan = _resolve(args, client)
+        plan = _resolve(args, reqs, client)
     finally:
         client.close()
     if args.lock:
@@ -269,19 +275,19 @@ def _share(args: argparse.Namespace) -> dict[str, str] | None:
 def _cmd_build(args: argparse.Namespace, out: TextIO) -> int:
     from .build import build_layer
 
+    source: Any
+    if args.lock:
+        if args.requirements or args.req_files:
+            raise BadRequest("give either --lock or requirements, not both")
+        from .lock import read_lock
+
+        source = read_lock(
+            args.lock, get_target(args.runtime or "python3.12", args.arch or "x86_64")
+        )
+    else:
+        source = _requirements(args)
     client = _client(args)
     try:
-        source: Any
-        if args.lock:
-            if args.requirements or args.req_files:
-                raise BadRequest("give either --lock or requirements, not both")
-            from .lock import read_lock
-
-            source = read_lock(
-                args.lock, get_target(args.runtime or "python3.12", args.arch or "x86_64")
-            )
-        else:
-            source = _requirements(args)
         result = build_layer(
             source,
             args.runtime,
