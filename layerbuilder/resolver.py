@@ -593,11 +593,11 @@ def _no_match_error(
 
     path = _cause_text(provider, req, parent)
     if req.name in provider.not_found:
-        return ProjectNotFound(f"{path}: {provider.not_found[req.name]}")
+        return ProjectNotFound(f"{path}, but:\n{provider.not_found[req.name]}")
     try:
         page = provider._fetch.page(req.name)
     except LayerBuilderError as exc:
-        return type(exc)(f"{path}: {exc}")
+        return type(exc)(f"{path}, but:\n{exc}")
     if provider.select(page, req.specifier):
         return None
     try:
@@ -609,8 +609,8 @@ def _no_match_error(
             exclude_newer=provider._exclude_newer,
         )
     except LayerBuilderError as exc:
-        return type(exc)(f"{path}: {exc}")
-    return NoCompatibleWheel(f"{path}: no wheel of {req.name} fits {target}")
+        return type(exc)(f"{path}, and nothing on the index fits:\n{exc}")
+    return NoCompatibleWheel(f"{path}, but no wheel of {req.name} fits {target}")
 
 
 def _explain(
