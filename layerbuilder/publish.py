@@ -42,6 +42,7 @@ __all__ = [
     "PublishResult",
     "ZipFacts",
     "find_existing",
+    "find_published",
     "format_description",
     "parse_description",
     "publish_layer",
@@ -486,6 +487,42 @@ def _size_guard(unzipped_size: int, sizes: Mapping[str, int] | None) -> None:
         "the runtime or another layer provides with --exclude (Exclude in the Lambda "
         "event), or split the requirements across layers; nothing was uploaded"
     )
+
+
+def find_published(
+    layer_name: str,
+    *,
+    target: Target,
+    content_hash: str,
+    regions: Sequence[str] | None = None,
+    share: Mapping[str, str] | None = None,
+    session: Any = None,
+) -> list[PublishResult] | None:
+    """The versions already holding *content_hash* for *target*, one per region, with
+    *share* granted on them; None if any region lacks one (then nothing is granted).
+
+    Lets a caller that knows the content hash before building (the Lambda handler,
+    after resolving) skip downloading and zipping a layer that is already published.
+    """
+    layer_name = validate_layer_name(layer_name)
+    share = validate_share(share)
+    session = session or _new_session()
+    found: list[tuple[Any, PublishResult]] = []
+    for region in resolve_regions(regions, session):
+        lam = session.client("lambda", region_name=region)
+        existing = find_existing(lam, layer_name, target, content_hash, region)
+        if existing is None:
+            return None
+        found.append((lam, existing))
+    results = []
+    for lam, existing in found:
+        log.info(
+            "%s:%d in %s already holds this content", layer_name, existing.version, existing.region
+        )
+        if share:
+            existing = replace(existing, shared_with=(_grant(lam, existing, share),))
+        results.append(existing)
+    return results
 
 
 def publish_layer(
