@@ -123,6 +123,7 @@ def _add_publish_options(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    raw = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="layerbuilder",
         description="Build AWS Lambda layers for Python from the package index, "
@@ -135,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    b = sub.add_parser("build", help="build a layer zip", epilog=EXIT_CODES)
+    b = sub.add_parser("build", help="build a layer zip", epilog=EXIT_CODES, formatter_class=raw)
     _add_resolution(b)
     b.add_argument("-o", "--output", metavar="ZIP", help="where to write (default <name>.zip)")
     b.add_argument("--layer-name", metavar="NAME", help="layer name ([A-Za-z0-9_-]{1,140})")
@@ -145,11 +146,15 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--publish", action="store_true", help="publish the layer with boto3")
     _add_publish_options(b)
 
-    r = sub.add_parser("resolve", help="pick the wheels; download nothing", epilog=EXIT_CODES)
+    r = sub.add_parser(
+        "resolve", help="pick the wheels; download nothing", epilog=EXIT_CODES, formatter_class=raw
+    )
     _add_resolution(r)
     r.add_argument("--lock", metavar="PYLOCK", help="write a PEP 751 lock to PYLOCK")
 
-    p = sub.add_parser("publish", help="publish a layer zip", epilog=EXIT_CODES)
+    p = sub.add_parser(
+        "publish", help="publish a layer zip", epilog=EXIT_CODES, formatter_class=raw
+    )
     p.add_argument("zip", metavar="LAYER.zip")
     p.add_argument("--layer-name", required=True, metavar="NAME")
     _add_target(p)
