@@ -36,12 +36,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pipref import _clean_env, pip_version, reference_pip, simple_index_url  # noqa: E402
+from pipref import _clean_env, pip_version, reference_pip, simple_index_url
 
-from layerbuilder.errors import LayerBuilderError  # noqa: E402
-from layerbuilder.index import IndexClient, default_cache_dir  # noqa: E402
-from layerbuilder.resolver import resolve  # noqa: E402
-from layerbuilder.targets import ARCHES, RUNTIMES, Target  # noqa: E402
+from layerbuilder.errors import LayerBuilderError
+from layerbuilder.index import IndexClient, default_cache_dir
+from layerbuilder.resolver import resolve
+from layerbuilder.targets import ARCHES, RUNTIMES, Target
 
 # Popular requirement sets, chosen by us: web, data, AWS, crypto, databases.
 SETS: tuple[tuple[str, ...], ...] = (
