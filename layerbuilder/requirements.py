@@ -261,7 +261,8 @@ class _Reader:
         spec: str, origin: str, hashes: frozenset[str], constraint: bool, bad: _Bad
     ) -> RequirementLine:
         head = spec.split(";", 1)[0].strip()
-        if _URLISH.match(head) or head.startswith((".", "/", "~")) or head.endswith(_ARCHIVE):
+        pathish = "@" not in head and (head.startswith((".", "/", "~")) or head.endswith(_ARCHIVE))
+        if _URLISH.match(head) or pathish:
             raise bad("URLs and local paths are not supported: name a released version instead")
         try:
             req = Requirement(spec)
