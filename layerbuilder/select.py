@@ -3,18 +3,20 @@
 Given a :class:`~layerbuilder.models.ProjectPage` and a :class:`~layerbuilder.targets.Target`,
 :func:`candidates` lists one wheel per version (newest first) that pip would pick for::
 
-    pip install --only-binary=:all: --python-version 3.X --implementation cp \\
+    pip install --only-binary=:all: --python-version 3.X.Y --implementation cp \\
         --abi cp3X --platform <each of target.platforms> ...
 
-The rules, taken from pip's ``LinkEvaluator``, ``CandidateEvaluator`` and the
-resolver's ``iter_index_candidate_infos``:
+that is, what pip would pick running on the Lambda runtime itself.  The rules,
+taken from pip's ``LinkEvaluator``, ``CandidateEvaluator`` and the resolver's
+``iter_index_candidate_infos``:
 
 * a file is a candidate if it is a wheel whose filename parses, names this
   project, carries at least one tag the target loads, was uploaded strictly
   before ``exclude_newer`` (when given; files with no upload time are then
-  left out) and whose ``Requires-Python`` admits ``3.X.0`` (pip pads
-  ``--python-version 3.X`` with zeros; an invalid ``Requires-Python`` is
-  ignored, as pip ignores it);
+  left out) and whose ``Requires-Python`` admits the runtime's full Python
+  version (``3.9.25``, not ``3.9.0`` as ``--python-version 3.9`` would give
+  pip: ``cryptography`` excludes ``3.9.0`` and ``3.9.1``, which no Lambda runs);
+  an invalid ``Requires-Python`` is ignored, as pip ignores it;
 * the requirement's specifier filters candidates; pre-releases pass if asked
   for, if the specifier names one, or if no final release passes (PEP 440, as
   packaging >= 26 and pip >= 26 apply it);
@@ -22,6 +24,11 @@ resolver's ``iter_index_candidate_infos``:
   ``==``/``===`` and every remaining candidate is yanked;
 * within a version the best wheel has the highest ``(-tag priority, build
   tag)``; on a tie the file listed last on the page wins.
+
+Tag priority is :attr:`Target.tag_priority`: the order pip gets from packaging
+on such a system.  (Given ``--platform manylinux2014_x86_64``, pip also moves
+``manylinux2010``/``manylinux1`` up to that position; see docs/pip-agreement.md
+for why that never changed a pick.)
 
 All functions here are pure: no I/O.
 """
@@ -61,7 +68,7 @@ class Candidate:
         """A line to show the user when the choice is a yanked file, else ``None``."""
         if not self.file.yanked:
             return None
-        reason = self.file.yanked_reason
+        reason = (self.file.yanked_reason or "").strip()
         why = f" (reason given: {reason!r})" if reason else " (no reason given)"
         return (
             f"{self.name} {self.version} is yanked{why}; using {self.file.filename} "
@@ -73,8 +80,8 @@ class Candidate:
 
 
 def _python_version(target: Target) -> Version:
-    # pip turns ``--python-version 3.X`` into (3, X, 0) for Requires-Python checks.
-    return Version("{}.{}.0".format(*target.python_version))
+    """The version Requires-Python is checked against: the runtime's full version."""
+    return Version(RUNTIMES[target.runtime].full_version)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -344,8 +351,10 @@ def _fits_elsewhere(
     exclude_newer: _dt.datetime | None,
     pre: bool,
 ) -> list[str]:
+    """``python3.12 on x86_64 and arm64 (2.3.1)``, one item per other runtime that fits."""
     out = []
     for runtime in RUNTIMES:
+        fits: list[tuple[str, Version]] = []
         for arch in ARCHES:
             other = Target(runtime, arch)
             if other == target:
@@ -358,7 +367,11 @@ def _fits_elsewhere(
                 exclude_newer=exclude_newer,
             )
             if found:
-                out.append(f"{other} ({found[0].version})")
+                fits.append((arch, found[0].version))
+        if len(fits) > 1 and len({v for _, v in fits}) == 1:
+            out.append(f"{runtime} on {' and '.join(a for a, _ in fits)} ({fits[0][1]})")
+        else:
+            out += [f"{runtime} on {arch} ({version})" for arch, version in fits]
     return out
 
 
@@ -541,6 +554,12 @@ def _diagnose(
             f"{page.name} {newest} has wheels for {_summarise_tags(newest_files)}",
         ]
         lines += [f"  - {hint}" for hint in _tag_hints(newest_files, target)]
+        python = _python_version(target)
+        excluded = {f.requires_python or "" for f in newest_files if not _python_ok(f, python)}
+        if excluded:
+            lines.append(
+                f"  - and it requires Python {' or '.join(sorted(excluded))}, not {python}"
+            )
         sdists = sorted({v for v, f in files if f.is_sdist and v >= newest}, reverse=True)
         if sdists:
             lines.append(
@@ -550,7 +569,7 @@ def _diagnose(
         lines.append(_fit_hint(page, target, exclude_newer, pre))
         elsewhere = _fits_elsewhere(page, requirement, target, exclude_newer, pre)
         if elsewhere:
-            lines.append(f"The requirement does fit: {', '.join(elsewhere)}.")
+            lines.append(f"The requirement does fit {'; '.join(elsewhere)}.")
         return NoCompatibleWheel, "\n".join(lines)
 
     # 5. Requires-Python
@@ -562,8 +581,8 @@ def _diagnose(
             needs.setdefault(v, set()).add(f.requires_python or "")
         shown = [f"{v} needs Python {' or '.join(sorted(needs[v]))}" for v in list(needs)[:3]]
         lines = [
-            f"{req!r}: every matching release excludes Python {target.python_version_str} "
-            f"({target}) by its Requires-Python: {'; '.join(shown)}.",
+            f"{req!r}: every matching release excludes Python {python} ({target}) "
+            f"by its Requires-Python: {'; '.join(shown)}.",
             _fit_hint(page, target, exclude_newer, pre),
         ]
         return NoCompatibleWheel, "\n".join(lines)

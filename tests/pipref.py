@@ -5,7 +5,9 @@ command line, which writes the table in ``docs/pip-agreement.md``) do.  The
 newest pip is installed into a throwaway venv under a cache directory
 (``$LAYERBUILDER_PIPREF_DIR``, default ``~/.cache/layerbuilder/pipref``) and run
 with every configuration source cut off: ``PIP_CONFIG_FILE=/dev/null``, no
-``PIP_*`` variables and ``--isolated``, against the default index's simple API.
+``PIP_*`` variables and ``--isolated``, against the default index's simple API,
+with ``target.pip_args()`` but ``--python-version`` set to the runtime's full
+version (``3.9.25``, not ``3.9``), as layerbuilder checks Requires-Python.
 
 Command line::
 
@@ -155,6 +157,15 @@ def _supports_uploaded_prior_to() -> bool:
     return "--uploaded-prior-to" in out
 
 
+def _target_args(target: Target) -> list[str]:
+    """``target.pip_args()`` with the runtime's full Python version: layerbuilder
+    checks Requires-Python against it, as pip running on the runtime would."""
+    args = target.pip_args()
+    at = args.index("--python-version") + 1
+    args[at] = RUNTIMES[target.runtime].full_version
+    return args
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one side picked: a filename, or the failure (pip's last error line or
@@ -178,7 +189,7 @@ def pip_pick(
         str(python), "-m", "pip", "--isolated", "--disable-pip-version-check",
         "install", "--dry-run", "--ignore-installed", "--no-deps", "--quiet",
         "--report", "-", "--index-url", simple_index_url(),
-        *target.pip_args(),
+        *_target_args(target),
     ]  # fmt: skip
     if pre:
         cmd.append("--pre")

@@ -239,13 +239,19 @@ def test_requires_python_excludes_newer_releases() -> None:
     assert pick(p, "demo", PY311) == "demo-1.0-py3-none-any.whl"
 
 
-def test_requires_python_uses_x_0_like_pip() -> None:
-    # pip's --python-version 3.12 means 3.12.0, so ">=3.12.1" excludes it
+def test_requires_python_checks_the_runtimes_full_version() -> None:
+    # Lambda runs 3.9.25, not 3.9.0 (what pip's --python-version 3.9 would check)
+    p = page(
+        f("demo-2.0-cp39-abi3-manylinux_2_17_x86_64.whl", requires_python="!=3.9.0,!=3.9.1,>=3.9"),
+        f("demo-1.0-cp39-abi3-manylinux_2_17_x86_64.whl", requires_python=">=3.9"),
+    )
+    assert pick(p, "demo", PY39) == "demo-2.0-cp39-abi3-manylinux_2_17_x86_64.whl"
     p = page(
         f("demo-2.0-py3-none-any.whl", requires_python=">=3.12.1"),
         f("demo-1.0-py3-none-any.whl"),
     )
-    assert pick(p, "demo", PY312) == "demo-1.0-py3-none-any.whl"
+    assert pick(p, "demo", PY312) == "demo-2.0-py3-none-any.whl"
+    assert pick(p, "demo", PY311) == "demo-1.0-py3-none-any.whl"
 
 
 def test_invalid_requires_python_ignored() -> None:
@@ -263,7 +269,7 @@ def test_requires_python_excluding_everything_is_explained() -> None:
     message = str(err.value)
     assert not isinstance(err.value, SdistOnly)
     assert "'demo>=2'" in message
-    assert "excludes Python 3.12" in message
+    assert "excludes Python 3.12.12 (python3.12 on x86_64)" in message
     assert "2.0 needs Python >=3.13" in message
     assert "use 'demo==1.0'" in message
 
@@ -444,7 +450,7 @@ def test_no_compatible_wheel_summary() -> None:
         "  - musllinux wheels are for musl-based Linux and do not load on Lambda\n"
         "demo 2.0 also has an sdist, but layerbuilder does not build sdists yet.\n"
         "The newest demo with a wheel for python3.11 on x86_64 is 1.0: use 'demo==1.0'.\n"
-        "The requirement does fit: python3.12 on x86_64 (2.0), python3.13 on x86_64 (2.0), "
+        "The requirement does fit python3.12 on x86_64 (2.0); python3.13 on x86_64 (2.0); "
         "python3.14 on x86_64 (2.0)."
     )
     assert explain_no_match(p, Requirement("demo>=2"), PY311) == str(err.value)
@@ -461,3 +467,187 @@ def test_error_versions_are_versions() -> None:
     # Candidate.version is a Version, not a string
     found = choose(page(f("demo-1.0-py3-none-any.whl")), Requirement("demo"), PY312)
     assert found.version == Version("1.0")
+
+
+def test_manylinux_order_is_the_systems_not_pips_platform_expansion() -> None:
+    # packaging orders a glibc 2.26 system's platforms manylinux_2_12 before
+    # manylinux1; pip given --platform manylinux2014_x86_64 moves manylinux1 up.
+    # No real release has been seen where that changes the pick (docs/pip-agreement.md).
+    m1 = "demo-1.0-cp311-cp311-manylinux1_x86_64.whl"
+    m212 = "demo-1.0-cp311-cp311-manylinux_2_12_x86_64.whl"
+    assert pick(page(f(m1), f(m212)), "demo", PY311) == m212
+    assert pick(page(f(m212), f(m1)), "demo", PY311) == m212
+
+
+def test_fits_elsewhere_groups_architectures() -> None:
+    p = page(
+        f("demo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"),
+        f("demo-1.0-cp312-cp312-manylinux_2_28_aarch64.whl"),
+    )
+    message = explain_no_match(p, Requirement("demo"), PY311)
+    assert message.endswith("The requirement does fit python3.12 on x86_64 and arm64 (1.0).")
+
+
+# -- over the recorded index ----------------------------------------------------------
+
+
+@pytest.fixture(params=["pypi", "simple"])
+def index_page(request: pytest.FixtureRequest, fake_index: object) -> object:
+    """Pages as the index client reads them, from the JSON API and from PEP 691."""
+    from fakeindex import INDEX_URL, SIMPLE_URL
+
+    from layerbuilder.index import IndexClient
+
+    client = IndexClient(INDEX_URL if request.param == "pypi" else SIMPLE_URL)
+    yield client.get_project
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("requirement", "runtime", "arch", "filename"),
+    [
+        # 2.0.2 is the newest numpy for 3.9
+        (
+            "numpy",
+            "python3.9",
+            "x86_64",
+            "numpy-2.0.2-cp39-cp39-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        ),
+        (
+            "numpy",
+            "python3.9",
+            "arm64",
+            "numpy-2.0.2-cp39-cp39-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+        ),
+        # 2.3+ need glibc 2.27/2.28: Amazon Linux 2 runtimes stay on 2.2.6
+        (
+            "numpy",
+            "python3.11",
+            "x86_64",
+            "numpy-2.2.6-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        ),
+        (
+            "numpy",
+            "python3.11",
+            "arm64",
+            "numpy-2.2.6-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+        ),
+        (
+            "numpy",
+            "python3.12",
+            "x86_64",
+            "numpy-2.5.5-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+        ),
+        (
+            "numpy",
+            "python3.13",
+            "arm64",
+            "numpy-2.5.5-cp313-cp313-manylinux_2_27_aarch64.manylinux_2_28_aarch64.whl",
+        ),
+        # 2.4.0 is yanked: skipped unless pinned; 2.5.0rc1 only when named
+        (
+            "numpy<2.5",
+            "python3.12",
+            "arm64",
+            "numpy-2.4.6-cp312-cp312-manylinux_2_27_aarch64.manylinux_2_28_aarch64.whl",
+        ),
+        (
+            "numpy==2.4.0",
+            "python3.12",
+            "x86_64",
+            "numpy-2.4.0-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+        ),
+        (
+            "numpy>=2.5.0rc1,<2.5.5",
+            "python3.13",
+            "x86_64",
+            "numpy-2.5.0rc1-cp313-cp313-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+        ),
+        # compressed tag set with manylinux_2_26 loads on Amazon Linux 2
+        (
+            "lxml",
+            "python3.11",
+            "x86_64",
+            "lxml-6.1.3-cp311-cp311-manylinux_2_26_x86_64.manylinux_2_28_x86_64.whl",
+        ),
+        (
+            "lxml",
+            "python3.11",
+            "arm64",
+            "lxml-6.1.3-cp311-cp311-manylinux_2_26_aarch64.manylinux_2_28_aarch64.whl",
+        ),
+        # abi3: cp39-abi3 on 3.9 (Requires-Python !=3.9.0,!=3.9.1 admits 3.9.25)
+        (
+            "cryptography",
+            "python3.9",
+            "x86_64",
+            "cryptography-50.0.2-cp39-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+        ),
+        (
+            "cryptography",
+            "python3.12",
+            "arm64",
+            "cryptography-50.0.2-cp311-abi3-manylinux_2_34_aarch64.whl",
+        ),
+        (
+            "cryptography",
+            "python3.11",
+            "x86_64",
+            "cryptography-50.0.2-cp311-abi3-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+        ),
+        # pure wheels; 2.34.2 needs Python 3.10; 2.32.0/2.32.1 yanked
+        ("requests", "python3.9", "x86_64", "requests-2.32.5-py3-none-any.whl"),
+        ("requests", "python3.12", "arm64", "requests-2.34.2-py3-none-any.whl"),
+        ("requests==2.32.1", "python3.12", "x86_64", "requests-2.32.1-py3-none-any.whl"),
+        ("requests>=2.32,<2.32.5", "python3.12", "x86_64", None),
+    ],
+)
+def test_recorded_picks(
+    index_page: object, requirement: str, runtime: str, arch: str, filename: str | None
+) -> None:
+    req = Requirement(requirement)
+    p = index_page(req.name)  # type: ignore[operator]
+    target = get_target(runtime, arch)
+    if filename is None:
+        with pytest.raises(VersionNotFound) as err:
+            choose(p, req, target)
+        assert "are yanked (requests 2.32.1, 2.32.0)" in str(err.value)
+        return
+    found = choose(p, req, target)
+    assert found.file.filename == filename
+    assert found.file.url.startswith("https://files.test/")
+    assert (found.warning is not None) == found.file.yanked
+    assert found.file.yanked == requirement.endswith(("==2.4.0", "==2.32.1"))
+
+
+def test_recorded_no_fit_messages(index_page: object) -> None:
+    with pytest.raises(NoCompatibleWheel) as err:
+        choose(index_page("numpy"), Requirement("numpy==2.3.1"), PY311)  # type: ignore[operator]
+    message = str(err.value)
+    assert (
+        "numpy 2.3.1 has wheels for cp311\u2013cp313, cp313t, pp311 on manylinux_2_28_aarch64, "
+        "manylinux_2_28_x86_64, musllinux_1_2_aarch64, musllinux_1_2_x86_64, macosx, win32, "
+        "win_amd64, win_arm64\n"
+    ) in message
+    assert "its x86_64 wheels need glibc 2.28 or newer" in message
+    assert "The newest numpy with a wheel for python3.11 on x86_64 is 2.2.6" in message
+    assert (
+        "does fit python3.12 on x86_64 and arm64 (2.3.1); python3.13 on x86_64 and arm64" in message
+    )
+
+    with pytest.raises(NoCompatibleWheel) as err:
+        choose(index_page("scipy"), Requirement("scipy"), PY311)  # type: ignore[operator]
+    message = str(err.value)
+    assert "none of them is built for CPython 3.11" in message
+    assert "and it requires Python >=3.12, not 3.11.14" in message
+
+    with pytest.raises(SdistOnly) as err:
+        choose(index_page("docopt"), Requirement("docopt"), PY312)  # type: ignore[operator]
+    assert "docopt 0.6.2 has only source distributions (docopt-0.6.2.tar.gz)" in str(err.value)
+
+    with pytest.raises(VersionNotFound) as err:
+        choose(index_page("numpy"), Requirement("numpy==9.9"), PY312)  # type: ignore[operator]
+    assert str(err.value).startswith("'numpy==9.9': no release of numpy matches.\n")
+    assert "Newest releases: 2.5.5, 2.5.0rc1, 2.4.6, 2.4.0, 2.3.1, 2.2.6, 2.0.2 (7 in all)" in str(
+        err.value
+    )
