@@ -315,6 +315,9 @@ class _Verifier:
         self.elfs: dict[str, _Elf] = {}
         self.files: set[str] = set()  # regular files and symlinks, as on /opt
         self.other_files: dict[str, str] = {}  # path -> the other layer holding it
+        self._resolved: dict[tuple[str, str], bool] = {}  # (file, needed) -> found once
+        self._broken: dict[str, set[str]] = defaultdict(set)  # library -> roots it breaks
+        self._unverified: dict[str, set[str]] = defaultdict(set)  # library -> needing files
 
     def add(self, level: str, check: str, path: str, message: str) -> None:
         self.findings.append(Finding(level, check, path, message))
@@ -721,16 +724,26 @@ class _Verifier:
             if posixpath.basename(p) not in needed_names
             and (elf.info.soname or "") not in needed_names
         ]
-        resolved: dict[tuple[str, str], bool] = {}
         reached: set[str] = set()
         for root in roots + sorted(self.elfs):
             if root not in reached:
-                reached |= self._load(root, resolved)
-        for (path, name), ok in sorted(resolved.items()):
-            if not ok:
-                self._missing(self.elfs[path], name)
+                reached |= self._load(root)
+        missing: dict[str, list[str]] = defaultdict(list)
+        for (path, name), ok in sorted(self._resolved.items()):
+            if not ok and not self._found_elsewhere(self.elfs[path], name):
+                missing[name].append(path)
+        for name, paths in sorted(missing.items()):
+            self._missing(name, paths)
+        for name, needing in sorted(self._unverified.items()):
+            self.warn(
+                "needed-library",
+                min(needing),
+                f"needs {name}{_also(needing)}, which {self.target.os_name} is believed to "
+                "have but which is not confirmed for the Lambda execution environment: "
+                "test the import on Lambda, or vendor the library",
+            )
 
-    def _load(self, root: str, resolved: dict[tuple[str, str], bool]) -> set[str]:
+    def _load(self, root: str) -> set[str]:
         loaded: dict[str, str] = {}  # soname or load name -> path
         queue: list[tuple[str, tuple[str, ...]]] = [(root, ())]
         seen = {root}
@@ -744,22 +757,18 @@ class _Verifier:
             for name in elf.info.needed:
                 where = loaded.get(name) or self._search(elf, chain, name)
                 key = (path, name)
-                resolved[key] = resolved.get(key, False) or where is not None
-                if where in self.elfs:
+                self._resolved[key] = self._resolved.get(key, False) or where is not None
+                if where is None:
+                    self._broken[name].add(root)
+                elif where in self.elfs:
                     loaded.setdefault(name, where)
                     if where not in seen:
                         seen.add(where)
                         queue.append((where, chain))
-                if where == "base:" + name:
+                elif where == "base:" + name:
                     self._symbol_versions(elf, name)
                 elif where == "unverified:" + name:
-                    self.warn(
-                        "needed-library",
-                        path,
-                        f"needs {name}, which {self.target.os_name} is believed to have "
-                        "but this is not confirmed for the Lambda execution environment: "
-                        "test an import on Lambda, or vendor the library",
-                    )
+                    self._unverified[name].add(path)
         return seen
 
     def _search(self, elf: _Elf, chain: tuple[str, ...], name: str) -> str | None:
@@ -801,7 +810,8 @@ class _Verifier:
             return "other:" + path
         return None
 
-    def _missing(self, elf: _Elf, name: str) -> None:
+    def _found_elsewhere(self, elf: _Elf, name: str) -> bool:
+        """Warn (and say so) if *name* is in the layer, just not on *elf*'s search path."""
         elsewhere = sorted(
             p
             for p, other in self.elfs.items()
@@ -809,24 +819,36 @@ class _Verifier:
         ) + sorted(
             f"{layer}:{p}" for p, layer in self.other_files.items() if posixpath.basename(p) == name
         )
+        if not elsewhere:
+            return False
         paths = [*elf.info.rpath, *elf.info.runpath]
         searched = f"RPATH/RUNPATH {':'.join(paths)}" if paths else "no RPATH/RUNPATH"
-        if elsewhere:
-            self.warn(
-                "needed-library",
-                elf.path,
-                f"needs {name}, which is in the layer at {elsewhere[0]} but not on its "
-                f"library search path ({searched}, /opt/lib): it loads only if something "
-                "loaded that copy first",
-            )
-            return
-        self.error(
+        self.warn(
             "needed-library",
             elf.path,
-            f"needs {name}, which neither the layer ({searched}, /opt/lib) nor the "
-            f"{self.target.os_name} Lambda environment provides: use a wheel that "
-            "vendors it (auditwheel-repaired manylinux), or add a layer with it under "
-            "lib/",
+            f"needs {name}, which is in the layer at {elsewhere[0]} but not on its "
+            f"library search path ({searched}, /opt/lib): it loads only if something "
+            "loaded that copy first",
+        )
+        return True
+
+    def _missing(self, name: str, paths: list[str]) -> None:
+        loading = sorted(
+            _module_path(root)
+            for root in self._broken[name]
+            if root.startswith("python/") and root.endswith(".so")
+        )
+        breaks = ""
+        if loading:
+            more = f" and {len(loading) - 3} more" if len(loading) > 3 else ""
+            breaks = f", so loading {', '.join(loading[:3])}{more} fails"
+        self.error(
+            "needed-library",
+            paths[0],
+            f"needs {name}{_also(paths)}, which neither the layer (its RPATH/RUNPATH or "
+            f"/opt/lib) nor the {self.target.os_name} Lambda environment provides{breaks}: "
+            "use a wheel that vendors it (auditwheel-repaired manylinux) or one without "
+            "the feature that needs it, or add a layer with it under lib/",
         )
 
 
@@ -860,6 +882,25 @@ def _with_symbols(version: str, symbols: Mapping[str, tuple[str, ...]]) -> str:
         return version
     more = f", +{len(names) - 3}" if len(names) > 3 else ""
     return f"{version} ({', '.join(names[:3])}{more})"
+
+
+def _also(paths: Sequence[str] | set[str]) -> str:
+    """``" (as do 2 other files: a.so, b.so)"`` for the files after the first."""
+    others = sorted(paths)[1:]
+    if not others:
+        return ""
+    names = ", ".join(posixpath.basename(p) for p in others[:3])
+    more = ", ..." if len(others) > 3 else ""
+    verb = "does" if len(others) == 1 else "do"
+    return f" (as {verb} {_plural(len(others), 'other file')}: {names}{more})"
+
+
+def _module_path(path: str) -> str:
+    """*path* as seen from sys.path: relative to site-packages or python/."""
+    m = _SITE.match(path)
+    if m and m["site"]:
+        return path[m.end() :]
+    return path.removeprefix("python/")
 
 
 def _group(path: str) -> str:

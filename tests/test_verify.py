@@ -195,6 +195,24 @@ def test_missing_library_is_an_error(tmp_path: Path) -> None:
     assert "Amazon Linux 2023" in finding.message
 
 
+def test_missing_library_is_reported_once_with_what_it_breaks(tmp_path: Path) -> None:
+    ext = _needing(tmp_path, "gone")
+    inner = make_elf(needed=["libgone.so.1"], soname="libinner.so.1")
+    outer = make_elf(needed=["libinner.so.1"], runpath="$ORIGIN/../pkg.libs")
+    members = {
+        f"{SITE312}/pkg/a.{EXT312}": ext,
+        f"{SITE312}/pkg/b.{EXT312}": ext,
+        f"{SITE312}/pkg/c.{EXT312}": outer,
+        f"{SITE312}/pkg.libs/libinner.so.1": inner,
+    }
+    finding = only(verify_layer(make_layer(tmp_path / "l.zip", members), PY312), "needed-library")
+    assert finding.path == f"{SITE312}/pkg.libs/libinner.so.1"
+    assert finding.message.startswith(
+        f"needs libgone.so.1 (as do 2 other files: a.{EXT312}, b.{EXT312}), which neither"
+    )
+    assert f"so loading pkg/a.{EXT312}, pkg/b.{EXT312}, pkg/c.{EXT312} fails" in finding.message
+
+
 def test_runpath_origin_libs_dir_provides_the_library(tmp_path: Path) -> None:
     ext = _needing(tmp_path, "vend", runpath="$ORIGIN/../pkg.libs")
     lib = tmp_path / "build" / "libvend.so"
