@@ -588,3 +588,16 @@ def test_a_file_that_is_not_a_zip_is_an_integrity_error() -> None:
         rsps.add(responses.GET, wheel.url, body=body)  # ignores Range
         with pytest.raises(IntegrityError, match="not a readable zip"):
             IndexClient(INDEX_URL).get_metadata(wheel)
+
+
+@pytest.mark.live
+def test_live_index_pages_and_metadata() -> None:
+    """Against the real default index (run with -m live)."""
+    with IndexClient() as client:
+        page = client.get_project("Six")
+        wheel = next(f for f in page.wheels if str(f.version) == "1.17.0")
+        assert wheel.url.startswith("https://")
+        body = client.get_metadata(wheel)
+        assert b"\nName: six\nVersion: 1.17.0\n" in body
+        with pytest.raises(ProjectNotFound):
+            client.get_project("this-project-does-not-exist-" + "x" * 20)
