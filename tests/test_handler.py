@@ -614,3 +614,72 @@ def test_logs_stage_timings_and_no_secrets(
         assert stage in text, stage
     assert "req-0001" in text
     assert secret not in text
+
+
+# -- live: the real index, moto for AWS ---------------------------------------------------
+
+
+@pytest.mark.live
+def test_live_requests_layer(
+    aws: Aws, tmp: Path, lambda_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The issue's "done when": publish ``requests`` from the live index to moto; the
+    layer unpacks to a working requests with its dependencies; the second call is
+    unchanged.  moto does not serve a layer's content back, so the zip is caught on
+    its way to publish_layer and checked against the stored CodeSha256."""
+    import subprocess
+    import zipfile
+
+    monkeypatch.delenv("LAYERBUILDER_INDEX_URL", raising=False)
+    caught = tmp_path / "published.zip"
+    real_publish = publish.publish_layer
+
+    def catch(zip_path: Any, **kwargs: Any) -> Any:
+        caught.write_bytes(Path(zip_path).read_bytes())
+        return real_publish(zip_path, **kwargs)
+
+    monkeypatch.setattr(publish, "publish_layer", catch)
+    response = lambda_handler({"ModuleName": "requests"}, CTX)
+    assert response["statusCode"] == 200, response
+    body = response["body"]
+    top = next(p for p in body["Packages"] if p["name"] == "requests")
+    assert body["LayerName"] == "requests_{}_py312".format(top["version"].replace(".", ""))
+    assert {"requests", "urllib3", "idna", "certifi", "charset-normalizer"} <= {
+        p["name"] for p in body["Packages"]
+    }
+    stored = aws.get_version(body["LayerName"], body["Version"])
+    assert stored["Content"]["CodeSha256"] == b64sha(caught.read_bytes())
+
+    site = tmp_path / "opt"
+    with zipfile.ZipFile(caught) as zf:
+        assert all(n.startswith("python/lib/python3.12/site-packages/") for n in zf.namelist())
+        zf.extractall(site)
+    pythons = sorted(Path("/root/.pyenv/versions").glob("3.12.*/bin/python3.12"))
+    assert pythons, "needs a CPython 3.12 to import the layer"
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1]]\n"
+        "import requests, urllib3, idna, certifi, charset_normalizer\n"
+        "assert requests.__file__.startswith(sys.argv[1])\n"
+        "r = requests.Request('GET', 'https://example.invalid/x', params={'q': 'a b'}).prepare()\n"
+        "print(requests.__version__, r.url)\n"
+    )
+    run = subprocess.run(
+        [
+            str(pythons[-1]),
+            "-I",
+            "-S",
+            "-c",
+            code,
+            str(site / "python/lib/python3.12/site-packages"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [top["version"], "https://example.invalid/x?q=a+b"]
+
+    again = lambda_handler({"ModuleName": "requests"}, CTX)["body"]
+    assert again["Unchanged"] is True
+    assert again["Version"] == body["Version"]
+    assert again["LayerVersionArn"] == body["LayerVersionArn"]
