@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
             dest="tools",
             action="append",
             metavar="TOOL",
-            help="only this tool (repeatable): layerbuilder, pip, uv, resolve, resolve-warm",
+            help="only this tool (repeatable): layerbuilder, pip, uv, resolve, resolve-warm "
+            "(the default set), layerbuilder-simple (same build from /simple)",
         )
 
     def measuring(p: argparse.ArgumentParser) -> None:
@@ -116,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     chosen = workloads.select(args.workloads)
     chosen_tools = tuple(args.tools or tools.TOOLS)
-    unknown = [t for t in chosen_tools if t not in tools.TOOLS]
+    unknown = [t for t in chosen_tools if t not in tools.ALL_TOOLS]
     if unknown:
-        raise SystemExit(f"unknown tool(s) {', '.join(unknown)}; known: {', '.join(tools.TOOLS)}")
+        known = ", ".join(tools.ALL_TOOLS)
+        raise SystemExit(f"unknown tool(s) {', '.join(unknown)}; known: {known}")
     if command == "fill":
         pairs = (
             [(w, t) for w in chosen for t in runner._fill_tools(chosen_tools)]

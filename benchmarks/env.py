@@ -74,8 +74,11 @@ def ensure_venv(python: str | None = None, *, upgrade: bool = False) -> Path:
         print("benchmarks: installing pip, uv, matplotlib and layerbuilder", file=sys.stderr)
         env = reference_env()
         pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        subprocess.check_call([*pip, "-U", *TOOLS], env=env)
-        subprocess.check_call([*pip, "-e", str(REPO)], env=env)
+        for args in (["-U", *TOOLS], ["-e", str(REPO)]):
+            done = subprocess.run([*pip, *args], env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.stderr.write(done.stdout + done.stderr)
+                raise SystemExit(f"benchmarks: could not install {' '.join(args)}")
         _STAMP.write_text(_stamp())
     return py
 

@@ -93,6 +93,10 @@ class Miss(Exception):
     """Something asked for is not in the cache (and the server does not record)."""
 
 
+class NotOnIndex(Miss):
+    """The live index itself has no such project (recorded as such): a plain 404."""
+
+
 class Store:
     """The cache on disk, and (in record mode) the filling of it from the live index."""
 
@@ -137,7 +141,7 @@ class Store:
             if name in self._docs:
                 found = self._docs[name]
                 if found is None:
-                    raise Miss(f"project {name!r} is not on the index")
+                    raise NotOnIndex(f"project {name!r} is not on the index")
                 return found
         with self._key_lock("doc:" + name):
             docs = self._load_documents(name)
@@ -149,7 +153,7 @@ class Store:
                         if isinstance(sha, str):
                             self._upstream[sha] = (entry["filename"], entry["url"])
             if docs is None:
-                raise Miss(f"project {name!r} is not on the index")
+                raise NotOnIndex(f"project {name!r} is not on the index")
             return docs
 
     def _load_documents(self, name: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -355,7 +359,7 @@ class Renderer:
         jdoc, _ = self.store.documents(name)
         doc = self._json_api(jdoc)
         if version not in doc["releases"]:
-            raise Miss(f"{name} {version} is not on the index")
+            raise NotOnIndex(f"{name} {version} is not on the index")
         doc["urls"] = doc["releases"][version]
         doc["info"] = dict(doc["info"], version=version)
         del doc["releases"]
@@ -491,7 +495,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self._route()
         except Miss as exc:
-            self.server.stats.miss(self.path)
+            if not isinstance(exc, NotOnIndex):
+                self.server.stats.miss(self.path)
             self._error(HTTPStatus.NOT_FOUND, str(exc))
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
@@ -744,6 +749,12 @@ def main(argv: list[str] | None = None) -> int:
     def stop(signum: int, frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
+    if not args.record:
+        # Render every page now, so that no measured request pays for it.
+        for name in server.store.projects():
+            with suppress(Miss):
+                for kind in ("json", "simple-json", "simple-html"):
+                    server.renderer.get(kind, name)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(server.url, flush=True)

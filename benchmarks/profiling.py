@@ -12,6 +12,7 @@ for ``python -m pstats`` or snakeviz.  ``--pyinstrument`` uses pyinstrument inst
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import shutil
@@ -86,7 +87,8 @@ def _child(argv: list[str], top: int, name: str, use_pyinstrument: bool) -> int:
         prof.start()
         from layerbuilder.cli import main
 
-        rc = main(argv)
+        with contextlib.redirect_stdout(io.StringIO()):
+            rc = main(argv)
         prof.stop()
         wall = time.perf_counter() - started
         print(prof.output_text(unicode=True, color=False))
@@ -115,7 +117,8 @@ def _child(argv: list[str], top: int, name: str, use_pyinstrument: bool) -> int:
     main_profile.enable()
     from layerbuilder.cli import main  # inside the profile: import time counts
 
-    rc = main(argv)
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(argv)
     main_profile.disable()
     wall = time.perf_counter() - started
 

@@ -163,7 +163,7 @@ def write_plot(
         reqs = "\n".join(w["requirements"])
         names.append(reqs + ("\narm64" if w["arch"] != "x86_64" else ""))
     for i, tool in enumerate(tools):
-        med, lo, hi, rss, pos = [], [], [], [], []
+        med, lo, hi, top, rss, pos = [], [], [], [], [], []
         for j, w in enumerate(workloads):
             s = summary.get((w["key"], tool), {})
             if "median" not in s:
@@ -172,9 +172,10 @@ def write_plot(
             med.append(s["median"])
             lo.append(s["median"] - s["min"])
             hi.append(s["max"] - s["median"])
+            top.append(s["max"])
             rss.append(s["rss_median"])
         label = LABELS[tool]
-        bars = ax_t.bar(
+        ax_t.bar(
             pos,
             med,
             width,
@@ -184,16 +185,15 @@ def write_plot(
             capsize=2,
             error_kw={"elinewidth": 0.8},
         )
-        for b, v in zip(bars, med):
+        for x, v, t in zip(pos, med, top):
             ax_t.annotate(
-                f"{_fmt_s(v)} s",
-                (b.get_x() + b.get_width() / 2, v),
-                xytext=(0, 3),
+                _fmt_s(v),
+                (x, t),
+                xytext=(0, 2),
                 textcoords="offset points",
                 ha="center",
                 va="bottom",
                 fontsize=7.5,
-                rotation=90,
             )
         bars = ax_m.bar(pos, rss, width, label=label, color=COLORS[tool])
         for b, v in zip(bars, rss):
@@ -206,17 +206,31 @@ def write_plot(
                 va="bottom",
                 fontsize=7.5,
             )
+    speedups = []
+    for w in workloads:
+        lb = summary.get((w["key"], "layerbuilder"), {})
+        parts = []
+        for tool in ("pip", "uv"):
+            other = summary.get((w["key"], tool), {})
+            if "median" in lb and "median" in other:
+                parts.append(f"{tool}: {other['median'] / lb['median']:.1f}x")
+        speedups.append("\n" + ", ".join(parts) if parts else "")
+    names = [n + sp for n, sp in zip(names, speedups)]
     ax_t.set_yscale("log")
-    ax_t.set_ylabel("median wall time, seconds (log scale; bars: min-max)")
+    ax_t.set_ylabel("median wall time, s (log scale; whiskers: min-max)")
+    ax_t.set_xlabel(
+        "workload; below it: time of pip+zip and uv+zip as a multiple of layerbuilder's",
+        fontsize=8.5,
+    )
     ax_t.set_title("Build a layer: wall time (lower is better)")
     ax_t.set_xticks(list(xs), names, fontsize=8.5)
     lo_y, hi_y = ax_t.get_ylim()
-    ax_t.set_ylim(lo_y, hi_y * 4)
+    ax_t.set_ylim(lo_y, hi_y * 2.5)
     ax_t.legend(loc="upper left", fontsize=8.5)
     ax_t.grid(axis="y", which="major", alpha=0.3)
     ax_m.set_ylabel("peak RSS, MB (median)")
     ax_m.set_title("Peak memory (lower is better)")
-    ax_m.set_xticks(list(xs), names, fontsize=8.5)
+    ax_m.set_xticks(list(xs), [n.split("\n" + "pip:")[0] for n in names], fontsize=8.5)
     ax_m.axhline(TARGET_RSS_MB, color="#2a9d3f", ls="--", lw=0.8)
     ax_m.annotate(
         f"layerbuilder target {TARGET_RSS_MB:g} MB",
@@ -237,6 +251,17 @@ def write_plot(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _load_line(doc: dict[str, Any]) -> list[str]:
+    loads = [r["load_before"] for r in doc["runs"] if "load_before" in r]
+    if not loads:
+        return []
+    return [
+        f"- 1-minute load average before each measurement: median "
+        f"{statistics.median(loads):.2f}, max {max(loads):.2f} (the measured tool and the "
+        "index server themselves account for up to about 2 on this machine)"
+    ]
 
 
 def write_report(results: Path, docs: Path) -> None:
@@ -262,7 +287,7 @@ def render(doc: dict[str, Any], summary: dict[tuple[str, str], dict[str, Any]]) 
         "(layerbuilder, pip, uv, layerbuilder, pip, uv, …) so that drift on the machine "
         "hits all three alike.",
         "",
-        f"Measured {m['date']} at commit `{m['commit']}`: {doc['repeat']} timed runs of each "
+        f"Measured {m['date']} at commit `{m['commit']}`: {doc['repeat']} timed run(s) of each "
         f"tool on each workload after {doc['warmup']} warm-up round(s).",
         "",
         "![Median wall time and peak RSS per workload and tool](benchmarks.png)",
@@ -286,7 +311,7 @@ def render(doc: dict[str, Any], summary: dict[tuple[str, str], dict[str, Any]]) 
     ]
     for w in doc["workloads"]:
         lb = summary.get((w["key"], "layerbuilder"), {})
-        for tool in ("layerbuilder", "pip", "uv", "resolve", "resolve-warm"):
+        for tool in ("layerbuilder", "pip", "uv", "layerbuilder-simple", "resolve", "resolve-warm"):
             s = summary.get((w["key"], tool))
             if s is None:
                 continue
@@ -297,7 +322,7 @@ def render(doc: dict[str, Any], summary: dict[tuple[str, str], dict[str, Any]]) 
                 continue
             ratio = (
                 f"{s['median'] / lb['median']:.1f}x"
-                if "median" in lb and tool in ("pip", "uv")
+                if "median" in lb and tool in ("pip", "uv", "layerbuilder-simple")
                 else ""
             )
             zip_s = s["steps"].get("zip")
@@ -352,6 +377,7 @@ def render(doc: dict[str, Any], summary: dict[tuple[str, str], dict[str, Any]]) 
         f"- memory: {m['memory_gib']} GiB; {m['os']}, kernel {m['kernel']}",
         f"- Python {m['python']} (the benchmark venv; layerbuilder runs on it)",
         f"- {m['pip']}; {m['uv']}; {m['layerbuilder']} at commit `{m['commit']}`",
+        *_load_line(doc),
         "",
         "## How it is measured",
         "",

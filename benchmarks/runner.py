@@ -19,7 +19,7 @@ from typing import Any
 from . import CACHE, REPO
 from .env import reference_env, tool_paths
 from .localindex import running_index, stats
-from .tools import BUILD_TOOLS, RESOLVE_TOOLS, Run, steps_for
+from .tools import BUILD_TOOLS, EXTRA_TOOLS, RESOLVE_TOOLS, Run, steps_for
 from .workloads import HEADLINE, Workload
 
 __all__ = ["RESULTS", "fill", "machine_info", "needs_fill", "run"]
@@ -55,7 +55,7 @@ def needs_fill(workloads: Sequence[Workload], tools: Sequence[str]) -> list[tupl
 
 def _fill_tools(tools: Sequence[str]) -> list[str]:
     # resolve needs nothing build does not; build needs what resolve needs.
-    out = [t for t in tools if t in BUILD_TOOLS]
+    out = [t for t in tools if t in BUILD_TOOLS or t in EXTRA_TOOLS]
     if any(t in RESOLVE_TOOLS for t in tools) and "layerbuilder" not in out:
         out.append("layerbuilder")
     return out
@@ -73,6 +73,8 @@ def fill(pairs: Sequence[tuple[Workload, str]]) -> list[tuple[Workload, str, str
                 r = Run(tool, w, url, work)
                 steps, _ = steps_for(r)
                 for step in steps:
+                    if step["name"] == "zip":  # asks the index nothing
+                        continue
                     proc = subprocess.run(
                         step["argv"],
                         cwd=step["cwd"],
@@ -247,7 +249,9 @@ def run(
             work = Path(tempfile.mkdtemp(prefix=f"{tool}-", dir=_work_root()))
             try:
                 stats(url, reset=True)
+                load = os.getloadavg()[0]
                 result = _measure(Run(tool, w, url, work))
+                result["load_before"] = load
                 served = stats(url)
                 result.update(
                     workload=w.key,
@@ -261,7 +265,7 @@ def run(
                 if served["misses"]:
                     result["ok"] = False
                     result.setdefault("error", f"index misses: {served['misses'][:5]}")
-                if result["ok"] and tool in BUILD_TOOLS:
+                if result["ok"] and (work / "layer.zip").exists():
                     result.update(inspect_layer(work / "layer.zip"))
             finally:
                 shutil.rmtree(work, ignore_errors=True)

@@ -24,17 +24,30 @@ from layerbuilder.targets import get_target
 from .env import reference_env, tool_paths
 from .workloads import Workload
 
-__all__ = ["BUILD_TOOLS", "RESOLVE_TOOLS", "TOOLS", "Run", "steps_for", "uv_platform"]
+__all__ = [
+    "ALL_TOOLS",
+    "BUILD_TOOLS",
+    "EXTRA_TOOLS",
+    "RESOLVE_TOOLS",
+    "TOOLS",
+    "Run",
+    "steps_for",
+    "uv_platform",
+]
 
 BUILD_TOOLS = ("layerbuilder", "pip", "uv")
 RESOLVE_TOOLS = ("resolve", "resolve-warm")
+# Measured on the headline workload only.
+EXTRA_TOOLS = ("layerbuilder-simple",)
 TOOLS = BUILD_TOOLS + RESOLVE_TOOLS
+ALL_TOOLS = TOOLS + EXTRA_TOOLS
 LABELS = {
     "layerbuilder": "layerbuilder build",
     "pip": "pip install --target + zip",
     "uv": "uv pip install --target + zip",
     "resolve": "layerbuilder resolve (cold HTTP cache)",
     "resolve-warm": "layerbuilder resolve (warm HTTP cache)",
+    "layerbuilder-simple": "layerbuilder build from the PEP 691 simple API",
 }
 
 
@@ -85,9 +98,10 @@ def steps_for(run: Run, *, verbose: bool = False) -> tuple[list[dict[str, Any]],
     site = tree / target.site_packages
     lb_target = ["--runtime", w.runtime, "--arch", w.arch]
     cache = run.work / "lb-cache"
-    if run.tool == "layerbuilder":
+    if run.tool in ("layerbuilder", "layerbuilder-simple"):
+        api = "/pypi" if run.tool == "layerbuilder" else "/simple"
         argv = [paths["layerbuilder"], *(["-v"] if verbose else []), "build", *reqs, *lb_target]
-        argv += ["-o", run.output, "--index-url", run.index_url + "/pypi", "--cache-dir", cache]
+        argv += ["-o", run.output, "--index-url", run.index_url + api, "--cache-dir", cache]
         return [_step("build", argv, run)], []
     if run.tool in RESOLVE_TOOLS:
         argv = [paths["layerbuilder"], "resolve", *reqs, *lb_target, "--json"]
