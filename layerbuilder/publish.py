@@ -309,6 +309,11 @@ def _aws(action: str, region: str) -> Iterator[None]:
 # -- looking for an existing version ------------------------------------------------
 
 
+def _pages(client: Any, layer_name: str, region: str) -> Iterator[Mapping[str, Any]]:
+    with _aws(f"ListLayerVersions for layer {layer_name!r}", region):
+        yield from client.get_paginator("list_layer_versions").paginate(LayerName=layer_name)
+
+
 def find_existing(
     client: Any, layer_name: str, target: Target, content_hash: str, region: str = "?"
 ) -> PublishResult | None:
@@ -317,12 +322,10 @@ def find_existing(
 
     *client* is a boto3 Lambda client; every page of ``ListLayerVersions`` is read.
     """
-    with _aws(f"ListLayerVersions for layer {layer_name!r}", region):
-        pages: Iterable[Mapping[str, Any]] = client.get_paginator("list_layer_versions").paginate(
-            LayerName=layer_name
-        )
-        best: Mapping[str, Any] | None = None
-        marker: Marker | None = None
+    best: Mapping[str, Any] | None = None
+    marker: Marker | None = None
+    try:
+        pages: Iterable[Mapping[str, Any]] = _pages(client, layer_name, region)
         for page in pages:
             for item in page.get("LayerVersions", ()):
                 found = parse_description(item.get("Description"))
@@ -335,6 +338,9 @@ def find_existing(
                     continue
                 if best is None or int(item["Version"]) > int(best["Version"]):
                     best, marker = item, found
+    except AwsError as exc:
+        if exc.code != "ResourceNotFoundException":  # no such layer yet: no versions
+            raise
     if best is None or marker is None:
         return None
     version = int(best["Version"])

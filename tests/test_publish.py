@@ -482,3 +482,38 @@ def test_importing_layerbuilder_does_not_import_boto3() -> None:
         "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules, 'boto3 imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_large_zip_to_several_regions_uses_a_bucket_per_region(aws: Aws, tmp_path: Path) -> None:
+    """Lambda reads a layer's zip only from a bucket in the layer's own region."""
+    for region in ("us-east-1", "eu-west-1"):
+        aws.make_bucket(f"staging-{region}", region)
+    z = make_zip(tmp_path / "layer.zip")
+    session, calls = recording_session()
+    results = pub(
+        z,
+        regions=["us-east-1", "eu-west-1"],
+        inline_limit=0,
+        s3_bucket="staging-{region}",
+        session=session,
+    )
+    assert calls.count("PutObject") == 2 and calls.count("DeleteObject") == 2
+    for r in results:
+        assert aws.get_version("demo_10_py312", 1, r.region)["Content"]["CodeSha256"] == b64sha(z)
+        assert aws.objects(f"staging-{r.region}", r.region) == []
+
+
+def test_a_layer_that_does_not_exist_yet_has_no_versions(aws: Aws, tmp_path: Path) -> None:
+    """Whether ListLayerVersions answers [] or ResourceNotFoundException for a new name,
+    publishing goes ahead."""
+    session = boto3.session.Session()
+
+    def not_found(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ResourceNotFoundException", "Message": "no layer"}},
+            "ListLayerVersions",
+        )
+
+    session.events.register("before-call.lambda.ListLayerVersions", not_found)
+    [res] = pub(make_zip(tmp_path / "layer.zip"), session=session)
+    assert res.version == 1 and not res.unchanged
