@@ -22,7 +22,9 @@ See ``docs/verify.md`` for the JSON output.
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import posixpath
 import re
 import stat
@@ -46,6 +48,7 @@ __all__ = [
     "Finding",
     "VerifyReport",
     "base_image",
+    "manylinux_libraries",
     "verify_layer",
     "verify_zipfile",
 ]
@@ -100,6 +103,10 @@ _EXT_TAG = re.compile(r"^[A-Za-z_]\w*\.(?P<tag>[^.]+)\.so$")
 _CPYTHON_TAG = re.compile(r"^cpython-(?P<ver>\d)(?P<minor>\d+)(?P<flags>[a-z]*)(?:-(?P<plat>.+))?$")
 _SITE = re.compile(r"^python/lib/python(?P<ver>\d+\.\d+)/(?P<site>site-packages/)?")
 _LIBPYTHON = re.compile(r"^libpython(?P<ver>\d+\.\d+)")
+_WHEEL_FILE = re.compile(
+    r"^(?P<root>python/(?:lib/python\d+\.\d+/site-packages/)?)[^/]+\.dist-info/WHEEL$"
+)
+_MAX_METADATA = 64 * 1024 * 1024
 _VERSION = re.compile(r"^(?P<family>[A-Z]+)_(?P<ver>\d+(?:\.\d+)*)$")
 
 
@@ -251,6 +258,14 @@ def base_image(os_name: str) -> BaseImage:
     return BaseImage(os_name, frozenset(libs), frozenset(unverified), ceilings)
 
 
+@functools.cache
+def manylinux_libraries() -> frozenset[str]:
+    """The libraries a manylinux wheel may leave external (auditwheel's whitelist)."""
+    text = resources.files("layerbuilder").joinpath("data", "manylinux-libs.txt")
+    lines = (line.split("#", 1)[0].strip() for line in text.read_text("utf-8").splitlines())
+    return frozenset(line for line in lines if line)
+
+
 def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split("."))
 
@@ -315,6 +330,8 @@ class _Verifier:
         self.elfs: dict[str, _Elf] = {}
         self.files: set[str] = set()  # regular files and symlinks, as on /opt
         self.other_files: dict[str, str] = {}  # path -> the other layer holding it
+        self.from_manylinux: set[str] = set()  # files a manylinux wheel's RECORD lists
+        self.used: set[str] = set()  # ELF files an extension module or executable loads
         self._resolved: dict[tuple[str, str], bool] = {}  # (file, needed) -> found once
         self._broken: dict[str, set[str]] = defaultdict(set)  # library -> roots it breaks
         self._unverified: dict[str, set[str]] = defaultdict(set)  # library -> needing files
@@ -336,13 +353,14 @@ class _Verifier:
         self.files |= {i.filename for i in files if i.filename in readable}
         self._layout(infos)
         self._extension_suffixes(files)
+        self.from_manylinux = self._manylinux_files([i for i in files if i.filename in readable])
         self._read_elfs([i for i in files if i.filename in readable])
-        for elf in self.elfs.values():
-            self._machine(elf)
-            self._glibc(elf)
         combined = self._other_layers(files, size) if self.others else None
         self._size(size, combined)
         self._libraries()
+        for elf in self.elfs.values():
+            self._machine(elf)
+            self._glibc(elf)
         findings = tuple(sorted(set(self.findings), key=_order))
         return VerifyReport(
             self.layer,
@@ -598,6 +616,31 @@ class _Verifier:
             return f"for another C library or OS ({tag!r})"
         return None
 
+    # -- wheels the layer was made from -------------------------------------------
+
+    def _manylinux_files(self, files: list[zipfile.ZipInfo]) -> set[str]:
+        """The files that the RECORD of a manylinux/musllinux wheel lists."""
+        out: set[str] = set()
+        for info in files:
+            m = _WHEEL_FILE.match(info.filename)
+            if m is None or info.file_size > _MAX_METADATA:
+                continue
+            record = self.zf.NameToInfo.get(info.filename[: -len("WHEEL")] + "RECORD")
+            if record is None or record.file_size > _MAX_METADATA:
+                continue
+            try:
+                wheel = self.zf.read(info).decode("utf-8", "replace")
+                tags = [line[4:].strip() for line in wheel.splitlines() if line.startswith("Tag:")]
+                if not any("manylinux" in t or "musllinux" in t for t in tags):
+                    continue
+                text = self.zf.read(record).decode("utf-8", "replace")
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError):
+                continue  # reported by the ELF pass if it matters
+            for row in csv.reader(io.StringIO(text)):
+                if row and not row[0].startswith(("/", "..")):
+                    out.add(m["root"] + row[0])
+        return out
+
     # -- ELF files ----------------------------------------------------------------
 
     def _read_elfs(self, files: list[zipfile.ZipInfo]) -> None:
@@ -645,6 +688,16 @@ class _Verifier:
             if parsed.loadable:
                 self.elfs[info.filename] = _Elf(info.filename, parsed)
 
+    def _level(self, elf: _Elf) -> tuple[str, str]:
+        """Error for files that extension modules or executables load; a warning
+        (and why) for the rest, which only ctypes, a plugin host or a tool loads."""
+        if elf.path in self.used:
+            return "error", ""
+        return "warning", (
+            "; no extension module or executable in the layer loads it, so this matters "
+            "only if something loads it another way (ctypes, a plugin host, a debugger)"
+        )
+
     def _machine(self, elf: _Elf) -> None:
         info = elf.info
         want = self.target.machine
@@ -659,10 +712,13 @@ class _Verifier:
             if info.machine_name in ("x86_64", "aarch64") and info.bits == 64
             else f"use a wheel built for {want}"
         )
-        self.error(
+        level, why = self._level(elf)
+        self.add(
+            level,
             "elf-machine",
             elf.path,
-            f"is {got} code, but {self.target} runs {want} (64-bit little-endian) only: {hint}",
+            f"is {got} code, but {self.target} runs {want} (64-bit little-endian) only"
+            f"{why}: {hint}",
         )
 
     def _glibc(self, elf: _Elf) -> None:
@@ -677,11 +733,13 @@ class _Verifier:
         names = sorted(too_new, key=lambda n: too_new[n], reverse=True)
         described = ", ".join(_with_symbols(n, elf.info.symbols) for n in names)
         have = ".".join(map(str, glibc))
-        self.error(
+        level, why = self._level(elf)
+        self.add(
+            level,
             "glibc",
             elf.path,
             f"needs {described}, but {self.target.runtime} runs on "
-            f"{self.target.os_name} with glibc {have}: use a wheel tagged "
+            f"{self.target.os_name} with glibc {have}{why}: use a wheel tagged "
             f"manylinux_{glibc[0]}_{glibc[1]} or older"
             + (
                 ""
@@ -718,14 +776,18 @@ class _Verifier:
     def _libraries(self) -> None:
         """Load every ELF file as ld.so would and report needed libraries it misses."""
         needed_names = {n for elf in self.elfs.values() for n in elf.info.needed}
-        roots = [
+        primary = [p for p, elf in sorted(self.elfs.items()) if _is_primary(p, elf.info)]
+        for root in primary:
+            self.used |= self._load(root)
+        # then what nothing in the layer loads: ctypes libraries, plugins, helpers
+        orphans = [
             p
-            for p, elf in self.elfs.items()
+            for p, elf in sorted(self.elfs.items())
             if posixpath.basename(p) not in needed_names
             and (elf.info.soname or "") not in needed_names
         ]
-        reached: set[str] = set()
-        for root in roots + sorted(self.elfs):
+        reached = set(self.used)
+        for root in orphans + sorted(self.elfs):
             if root not in reached:
                 reached |= self._load(root)
         missing: dict[str, list[str]] = defaultdict(list)
@@ -842,13 +904,37 @@ class _Verifier:
         if loading:
             more = f" and {len(loading) - 3} more" if len(loading) > 3 else ""
             breaks = f", so loading {', '.join(loading[:3])}{more} fails"
+        nowhere = (
+            f"neither the layer (its RPATH/RUNPATH or /opt/lib) nor the "
+            f"{self.target.os_name} Lambda environment provides{breaks}"
+        )
+        if not self._broken[name] & self.used:
+            self.warn(
+                "needed-library",
+                paths[0],
+                f"needs {name}{_also(paths)}, which {nowhere}; no extension module or "
+                "executable in the layer loads it, so this matters only if something loads "
+                "it another way (ctypes, a plugin host): add a layer with it under lib/ if so",
+            )
+            return
+        if name not in manylinux_libraries() and all(p in self.from_manylinux for p in paths):
+            # auditwheel vendors every library outside its list unless the packager
+            # excluded it on purpose: an optional or separately installed library
+            self.warn(
+                "needed-library",
+                paths[0],
+                f"needs {name}{_also(paths)}, which its manylinux wheel leaves out on "
+                f"purpose (an optional or separately installed library) and which {nowhere}: "
+                "harmless if the package treats it as optional, else add a layer with it "
+                "under lib/",
+            )
+            return
         self.error(
             "needed-library",
             paths[0],
-            f"needs {name}{_also(paths)}, which neither the layer (its RPATH/RUNPATH or "
-            f"/opt/lib) nor the {self.target.os_name} Lambda environment provides{breaks}: "
-            "use a wheel that vendors it (auditwheel-repaired manylinux) or one without "
-            "the feature that needs it, or add a layer with it under lib/",
+            f"needs {name}{_also(paths)}, which {nowhere}: use a wheel that vendors it "
+            "(auditwheel-repaired manylinux) or one without the feature that needs it, "
+            "or add a layer with it under lib/",
         )
 
 
@@ -869,6 +955,18 @@ def _unsafe_name(name: str) -> str | None:
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _is_primary(path: str, info: ElfInfo) -> bool:
+    """An ELF file something certainly loads: an executable, anything in the layer's
+    lib/ or bin/, or an extension module named with an interpreter tag."""
+    if info.interpreter or path.split("/", 1)[0] in ("lib", "bin"):
+        return True
+    m = _EXT_TAG.match(posixpath.basename(path))
+    if m is None:
+        return False
+    tag = m["tag"]
+    return tag == "abi3" or re.match(r"^(cpython|pypy|graalpy|pyston)", tag) is not None
 
 
 def _glibc_version(name: str) -> tuple[int, ...] | None:

@@ -213,6 +213,64 @@ def test_missing_library_is_reported_once_with_what_it_breaks(tmp_path: Path) ->
     assert f"so loading pkg/a.{EXT312}, pkg/b.{EXT312}, pkg/c.{EXT312} fails" in finding.message
 
 
+def _wheel_metadata(dist: str, tag: str, files: list[str]) -> dict[str, str]:
+    """WHEEL and RECORD of an installed wheel in SITE312."""
+    info = f"{SITE312}/{dist}.dist-info"
+    record = "".join(f"{f},sha256=x,1\n" for f in [*files, f"{dist}.dist-info/WHEEL"])
+    return {
+        f"{info}/WHEEL": f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: {tag}\n",
+        f"{info}/RECORD": record + f"{dist}.dist-info/RECORD,,\n",
+    }
+
+
+@pytest.mark.parametrize(
+    ("library", "tag", "level"),
+    [
+        # left out of a manylinux wheel on purpose (auditwheel --exclude): optional
+        ("libtbb.so.12", "cp312-cp312-manylinux_2_17_x86_64", "warning"),
+        # on auditwheel's list, so the wheel expects the system to have it: Lambda has not
+        ("libGL.so.1", "cp312-cp312-manylinux_2_17_x86_64", "error"),
+        # not a manylinux wheel: nothing says the library is optional
+        ("libtbb.so.12", "cp312-cp312-linux_x86_64", "error"),
+    ],
+)
+def test_missing_library_of_a_manylinux_wheel(
+    tmp_path: Path, library: str, tag: str, level: str
+) -> None:
+    ext = f"pkg/_x.{EXT312}"
+    members: dict[str, bytes | Path | str] = {
+        f"{SITE312}/{ext}": make_elf(needed=[library, "libc.so.6"]),
+        **_wheel_metadata("pkg-1.0", tag, [ext]),
+    }
+    finding = only(verify_layer(make_layer(tmp_path / "l.zip", members), PY312), "needed-library")
+    assert (finding.level, finding.path) == (level, f"{SITE312}/{ext}")
+    assert finding.message.startswith(f"needs {library}, which")
+    assert ("leaves out on purpose" in finding.message) is (level == "warning")
+
+
+def test_files_nothing_loads_only_warn(tmp_path: Path, plain_so: Path) -> None:
+    """A helper .so in a none-any wheel (debugpy ships attach_linux_amd64.so): wrong
+    machine, too-new glibc or missing libraries matter only if something loads it."""
+    helper = make_elf(
+        machine=EM_AARCH64,
+        needed=["libnothere.so.1", "libc.so.6"],
+        verneed={"libc.so.6": ["GLIBC_2.39"]},
+        symbols=[("dlopen", "GLIBC_2.39")],
+    )
+    members = {
+        f"{SITE312}/dbg/attach_linux_arm64.so": helper,
+        f"{SITE312}/dbg/_ext.{EXT312}": plain_so,
+    }
+    report = verify_layer(make_layer(tmp_path / "l.zip", members), PY312)
+    assert found(report) == {
+        ("warning", check, f"{SITE312}/dbg/attach_linux_arm64.so")
+        for check in ("elf-machine", "glibc", "needed-library")
+    }
+    assert all("no extension module or executable in the layer loads it" in f.message
+               for f in report.findings)  # fmt: skip
+    assert report.ok
+
+
 def test_runpath_origin_libs_dir_provides_the_library(tmp_path: Path) -> None:
     ext = _needing(tmp_path, "vend", runpath="$ORIGIN/../pkg.libs")
     lib = tmp_path / "build" / "libvend.so"
