@@ -51,12 +51,27 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
         p.add_argument("-o", "--output", type=Path, help="results file (default .cache/results/)")
 
+    def source(p: argparse.ArgumentParser, default: str) -> None:
+        p.add_argument(
+            "--source",
+            default=default,
+            metavar="REV",
+            help="the layerbuilder to measure: a git revision, or 'worktree' for the files "
+            f"as they are now, uncommitted edits included (default {default})",
+        )
+
     measuring(parser)
-    measuring(sub.add_parser("all", help="fill if needed, run, report (the default)"))
+    source(parser, "HEAD")
+    p = sub.add_parser("all", help="fill if needed, run, report (the default)")
+    measuring(p)
+    source(p, "HEAD")
     p = sub.add_parser("fill", help="fill the index cache from the live index")
     selection(p)
+    source(p, "HEAD")
     p.add_argument("--force", action="store_true", help="re-run the tools even if filled")
-    measuring(sub.add_parser("run", help="measure (fills first if needed), then report"))
+    p = sub.add_parser("run", help="measure (fills first if needed), then report")
+    measuring(p)
+    source(p, "HEAD")
     p = sub.add_parser("report", help="write docs/benchmarks.md and .png from results")
     p.add_argument("results", nargs="?", type=Path, help="results file (default: the latest)")
     p.add_argument("--docs", type=Path, default=REPO / "docs", help="where to write")
@@ -72,14 +87,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pyinstrument", action="store_true", help="use pyinstrument (installed if missing)"
     )
+    source(p, "worktree")
     return parser
 
 
-def _reexec_in_venv() -> None:
-    from .env import bench_python, ensure_venv, in_venv
+def _reexec_in_venv(source: str | None) -> None:
+    from .env import bench_python, ensure_venv, in_venv, snapshot
 
     if in_venv():
         return
+    if source is not None:
+        label = snapshot(None if source == "worktree" else source)
+        print(f"benchmarks: measuring layerbuilder at {label}", file=sys.stderr)
     ensure_venv()
     os.chdir(REPO)
     python = str(bench_python())
@@ -89,7 +108,7 @@ def _reexec_in_venv() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "all"
-    _reexec_in_venv()
+    _reexec_in_venv(getattr(args, "source", None))
 
     from . import runner, tools, workloads
 

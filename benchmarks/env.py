@@ -2,14 +2,16 @@
 
 ``benchmarks/.cache/venv`` holds the latest pip, uv (both from the package index, as a
 user would get them), matplotlib for the plot, and layerbuilder installed editable from
-this work tree.  The harness re-executes itself in that venv, so nothing here needs
-to be installed by hand and nothing is added to layerbuilder's own dependencies.
+``benchmarks/.cache/src``, a snapshot of the commit being measured (or of the work
+tree).  The harness re-executes itself in that venv, so nothing here needs to be
+installed by hand and nothing is added to layerbuilder's own dependencies.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,12 +24,18 @@ __all__ = [
     "ensure_venv",
     "in_venv",
     "reference_env",
+    "snapshot",
+    "source_label",
     "tool_paths",
 ]
 
 VENV = CACHE / "venv"
+# The layerbuilder being measured: a snapshot of a commit (or of the work tree), so that
+# a run measures one known state of the code, not files others are editing meanwhile.
+SRC = CACHE / "src"
 TOOLS = ("pip", "uv", "matplotlib")
 _STAMP = VENV / ".benchmarks-stamp"
+_SNAPSHOT_PATHS = ("layerbuilder", "pyproject.toml", "README.md", "LICENSE")
 
 
 def bench_python() -> Path:
@@ -57,14 +65,63 @@ def reference_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def snapshot(rev: str | None = "HEAD") -> str:
+    """Copy layerbuilder's sources at *rev* (``None``: the work tree as it is now) to
+    ``.cache/src``, which the venv has installed editable; return what was taken
+    (``<short sha>`` or ``<short sha>+worktree``)."""
+    new = CACHE / "src.new"
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    head = _git("rev-parse", "--short", "HEAD")
+    if rev is None:
+        for name in _SNAPSHOT_PATHS:
+            src = REPO / name
+            if src.is_dir():
+                shutil.copytree(src, new / name, ignore=shutil.ignore_patterns("__pycache__"))
+            elif src.exists():
+                shutil.copy2(src, new / name)
+        label = head + "+worktree"
+    else:
+        present = set(_git("ls-tree", "--name-only", rev).split())
+        paths = [p for p in _SNAPSHOT_PATHS if p in present]
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", rev, *paths],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(new)], input=archive, check=True)
+        label = _git("rev-parse", "--short", rev)
+    (new / ".source").write_text(label)
+    shutil.rmtree(SRC, ignore_errors=True)
+    new.rename(SRC)
+    return label
+
+
+def source_label() -> str:
+    try:
+        return (SRC / ".source").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def _stamp() -> str:
-    digest = hashlib.sha256((REPO / "pyproject.toml").read_bytes())
+    digest = hashlib.sha256((SRC / "pyproject.toml").read_bytes())
     digest.update(" ".join(TOOLS).encode())
+    digest.update(str(SRC).encode())
     return digest.hexdigest()
 
 
 def ensure_venv(python: str | None = None, *, upgrade: bool = False) -> Path:
     """Create or refresh the venv; return its interpreter."""
+    if not (SRC / "pyproject.toml").exists():
+        snapshot()
     py = bench_python()
     if not py.exists():
         print(f"benchmarks: creating {VENV}", file=sys.stderr)
@@ -74,7 +131,7 @@ def ensure_venv(python: str | None = None, *, upgrade: bool = False) -> Path:
         print("benchmarks: installing pip, uv, matplotlib and layerbuilder", file=sys.stderr)
         env = reference_env()
         pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        for args in (["-U", *TOOLS], ["-e", str(REPO)]):
+        for args in (["-U", *TOOLS], ["-e", str(SRC)]):
             done = subprocess.run([*pip, *args], env=env, capture_output=True, text=True)
             if done.returncode != 0:
                 sys.stderr.write(done.stdout + done.stderr)

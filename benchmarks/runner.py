@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import CACHE, REPO
-from .env import reference_env, tool_paths
+from .env import reference_env, source_label, tool_paths
 from .localindex import running_index, stats
 from .tools import BUILD_TOOLS, EXTRA_TOOLS, RESOLVE_TOOLS, Run, steps_for
 from .workloads import HEADLINE, Workload
@@ -122,15 +122,6 @@ def machine_info() -> dict[str, Any]:
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
     mem = re.search(r"^MemTotal:\s*(\d+) kB", _read("/proc/meminfo"), re.M)
     paths = tool_paths()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "layerbuilder"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
     return {
         "cpu": model.group(1).strip() if model else platform.processor() or "unknown",
         "cores": os.cpu_count(),
@@ -142,7 +133,7 @@ def machine_info() -> dict[str, Any]:
         "pip": _version([str(paths["python"]), "-m", "pip", "--version"]).split(" from ")[0],
         "uv": _version([str(paths["uv"]), "--version"]),
         "layerbuilder": _version([str(paths["layerbuilder"]), "--version"]),
-        "commit": commit + ("+dirty" if dirty else ""),
+        "commit": source_label(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
 
@@ -178,6 +169,7 @@ def inspect_layer(path: Path) -> dict[str, Any]:
             "zip_size": path.stat().st_size,
             "unzipped_size": sum(i.file_size for i in infos),
             "entries": sum(1 for i in infos if not i.is_dir()),
+            "pyc_size": sum(i.file_size for i in infos if i.filename.endswith(".pyc")),
             "dists": dists,
         }
 
