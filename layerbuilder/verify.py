@@ -238,7 +238,9 @@ def base_image(os_name: str) -> BaseImage:
     """The base-image library list for *os_name* (``Target.os_name``), from
     ``layerbuilder/data/<os-name-slug>.txt``."""
     slug = re.sub(r"[^a-z0-9]+", "-", os_name.lower()).strip("-")
-    text = resources.files("layerbuilder").joinpath("data", f"{slug}.txt").read_text("utf-8")
+    text = (
+        resources.files("layerbuilder").joinpath("data").joinpath(f"{slug}.txt").read_text("utf-8")
+    )
     libs: set[str] = set()
     unverified: set[str] = set()
     ceilings: dict[str, tuple[int, ...]] = {}
@@ -261,7 +263,7 @@ def base_image(os_name: str) -> BaseImage:
 @functools.cache
 def manylinux_libraries() -> frozenset[str]:
     """The libraries a manylinux wheel may leave external (auditwheel's whitelist)."""
-    text = resources.files("layerbuilder").joinpath("data", "manylinux-libs.txt")
+    text = resources.files("layerbuilder").joinpath("data").joinpath("manylinux-libs.txt")
     lines = (line.split("#", 1)[0].strip() for line in text.read_text("utf-8").splitlines())
     return frozenset(line for line in lines if line)
 
