@@ -28,7 +28,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Union
 
@@ -295,6 +295,8 @@ class _Provider(resolvelib.AbstractProvider[_Req, _Cand, str]):
         self._user_requested = user_requested
         # pip pads ``--python-version 3.X`` to 3.X.0; select does the same
         self._python = _Python(Version("{}.{}.0".format(*target.python_version)))
+        self._tags = frozenset(target.tag_priority)
+        self._usable_pages: dict[str, tuple[ProjectPage, ProjectPage]] = {}
         self._bases: dict[tuple[str, str], _Base] = {}
         self._extras: dict[tuple[_Base, frozenset[str]], _Extras] = {}
         self._meta: dict[_Base, _Metadata] = {}
@@ -306,11 +308,21 @@ class _Provider(resolvelib.AbstractProvider[_Req, _Cand, str]):
 
     # -- selection -------------------------------------------------------------
 
+    def _usable(self, page: ProjectPage) -> ProjectPage:
+        """*page* without the files no choice for the target could ever take
+        (sdists, wheels with no tag the target loads): select's answers are the
+        same, and a project of thousands of files is scanned once, not per call."""
+        usable = self._usable_pages.get(page.name)
+        if usable is None or usable[0] is not page:
+            files = tuple(f for f in page.files if not f.tags.isdisjoint(self._tags))
+            usable = self._usable_pages[page.name] = (page, replace(page, files=files))
+        return usable[1]
+
     def select(self, page: ProjectPage, specifier: SpecifierSet) -> list[Candidate]:
         from .select import candidates
 
         return candidates(
-            page,
+            self._usable(page),
             self._target,
             specifier,
             prereleases=True if self._pre else None,
