@@ -200,12 +200,12 @@ def build_layer(
         client = IndexClient(index_url)
     timings: dict[str, float] = {}
     try:
-        started = time.perf_counter()
         if isinstance(requirements, Plan):
             plan = requirements
         else:
             from .resolver import resolve
 
+            started = time.perf_counter()
             plan = resolve(
                 list(requirements),
                 target,
@@ -215,7 +215,7 @@ def build_layer(
                 exclude_newer=exclude_newer,
                 pre=pre,
             )
-        timings["resolve"] = time.perf_counter() - started
+            timings["resolve"] = time.perf_counter() - started
         log.info("resolved %d package(s) for %s", len(plan.packages), target)
         if not plan.packages:
             raise LockMismatch("nothing to build: the plan holds no packages")

@@ -358,31 +358,23 @@ def _publish_json(r: Any) -> dict[str, Any]:
 
 
 def _cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
-    import hashlib
-
     from .naming import validate_layer_name
-    from .publish import publish_layer
+    from .publish import publish_layer, zip_facts
 
     path = Path(args.zip)
     if not path.is_file():
         raise BadRequest(f"{args.zip!r} is not a file; give the path of a layer zip")
     name = validate_layer_name(args.layer_name)
     target = get_target(args.runtime or "python3.12", args.arch or "x86_64")
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    import zipfile
-
-    with zipfile.ZipFile(path) as zf:
-        unzipped = sum(i.file_size for i in zf.infolist())
+    facts = zip_facts(path, target)
     results = publish_layer(
         path,
         layer_name=name,
         target=target,
-        content_hash=digest.hexdigest(),
+        content_hash=facts.content_hash,
         requirement=args.requirement_label or path.name,
-        unzipped_size=unzipped,
+        unzipped_size=facts.unzipped_size,
+        sizes=facts.sizes,
         regions=args.regions or None,
         share=_share(args),
         force=args.force,
