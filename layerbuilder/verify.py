@@ -46,6 +46,7 @@ __all__ = [
     "CHECKS",
     "BaseImage",
     "Finding",
+    "LayerVerificationFailed",
     "VerifyReport",
     "base_image",
     "manylinux_libraries",
@@ -206,12 +207,22 @@ class VerifyReport:
         lines = [f"  {f.check}: {f.path + ': ' if f.path else ''}{f.message}" for f in shown]
         if len(self.errors) > len(shown):
             lines.append(f"  ... and {len(self.errors) - len(shown)} more")
-        raise VerificationFailed(
+        raise LayerVerificationFailed(
             f"{self.layer} would not load on {self.target}: "
             f"{_plural(len(self.errors), 'error')}:\n" + "\n".join(lines) + "\n"
             "Run `layerbuilder verify` on the zip for the full report, "
-            "or build with --no-verify to publish it anyway."
+            "or build with --no-verify to publish it anyway.",
+            self,
         )
+
+
+class LayerVerificationFailed(VerificationFailed):
+    """:class:`VerificationFailed` carrying the whole :class:`VerifyReport`, so the
+    handler can answer with ``exc.report.to_json()``."""
+
+    def __init__(self, message: str, report: VerifyReport) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 def _plural(n: int, word: str) -> str:
@@ -627,8 +638,11 @@ class _Verifier:
             m = _WHEEL_FILE.match(info.filename)
             if m is None or info.file_size > _MAX_METADATA:
                 continue
-            record = self.zf.NameToInfo.get(info.filename[: -len("WHEEL")] + "RECORD")
-            if record is None or record.file_size > _MAX_METADATA:
+            try:
+                record = self.zf.getinfo(info.filename[: -len("WHEEL")] + "RECORD")
+            except KeyError:
+                continue
+            if record.file_size > _MAX_METADATA:
                 continue
             try:
                 wheel = self.zf.read(info).decode("utf-8", "replace")

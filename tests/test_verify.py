@@ -719,6 +719,10 @@ def test_report_order_json_text_and_raise(tmp_path: Path) -> None:
     assert "would not load on python3.11 on x86_64: 2 errors" in text
     assert "GLIBC_2.28 (fcntl64)" in text and "stray.txt" not in text
     assert "--no-verify" in text
+    assert exc.value.report is report  # type: ignore[attr-defined]  # for the handler's 422
+    from layerbuilder.errors import exit_code_for, http_status_for
+
+    assert (exit_code_for(exc.value), http_status_for(exc.value)) == (8, 422)
 
 
 def test_verify_zipfile_on_an_open_zip(tmp_path: Path, plain_so: Path) -> None:
