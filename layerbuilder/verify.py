@@ -23,7 +23,6 @@ See ``docs/verify.md`` for the JSON output.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import posixpath
 import re
@@ -32,24 +31,21 @@ import zipfile
 import zlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .elf import ElfError, ElfInfo, VersionNeed, is_elf, read_elf
 from .errors import VerificationFailed
 from .limits import MAX_LAYERS, MAX_UNZIPPED
+from .linker import OPT, Linkage, base_image, extension_tag, link, manylinux_libraries
 from .targets import Target
 
 __all__ = [
     "CHECKS",
-    "BaseImage",
     "Finding",
     "LayerVerificationFailed",
     "VerifyReport",
-    "base_image",
-    "manylinux_libraries",
     "verify_layer",
     "verify_zipfile",
 ]
@@ -76,8 +72,6 @@ _LEVELS = ("error", "warning")
 SIZE_WARNING = 0.9  # warn above this share of the limit
 BOMB_RATIO = 1000  # declared size / compressed size
 BOMB_MIN_SIZE = 100 * 1024 * 1024
-OPT = "/opt"  # where Lambda extracts layers
-_LD_LIBRARY_PATH_IN_OPT = ("lib",)  # /opt/lib is on Lambda's LD_LIBRARY_PATH
 _ALLOWED_TOP = {
     "python": "",
     "lib": "on LD_LIBRARY_PATH",
@@ -100,10 +94,8 @@ _NOT_ELF: tuple[str, ...] = (
 )
 _NOT_ELF += (".rst", ".json", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".html", ".js", ".css")
 _NOT_ELF += (".csv", ".typed", "/RECORD", "/METADATA", "/WHEEL", "/INSTALLER", ".pem")
-_EXT_TAG = re.compile(r"^[A-Za-z_]\w*\.(?P<tag>[^.]+)\.so$")
 _CPYTHON_TAG = re.compile(r"^cpython-(?P<ver>\d)(?P<minor>\d+)(?P<flags>[a-z]*)(?:-(?P<plat>.+))?$")
 _SITE = re.compile(r"^python/lib/python(?P<ver>\d+\.\d+)/(?P<site>site-packages/)?")
-_LIBPYTHON = re.compile(r"^libpython(?P<ver>\d+\.\d+)")
 _WHEEL_FILE = re.compile(
     r"^(?P<root>python/(?:lib/python\d+\.\d+/site-packages/)?)[^/]+\.dist-info/WHEEL$"
 )
@@ -231,54 +223,6 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word[:-1] + 'ies' if word.endswith('y') else word + 's'}"
 
 
-# -- the base image -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BaseImage:
-    """The shared libraries an OS's Lambda execution environment provides."""
-
-    os_name: str
-    libraries: frozenset[str]
-    unverified: frozenset[str]  # believed present, not confirmed
-    ceilings: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # GLIBCXX -> 3.4.24
-
-
-@functools.cache
-def base_image(os_name: str) -> BaseImage:
-    """The base-image library list for *os_name* (``Target.os_name``), from
-    ``layerbuilder/data/<os-name-slug>.txt``."""
-    slug = re.sub(r"[^a-z0-9]+", "-", os_name.lower()).strip("-")
-    text = (
-        resources.files("layerbuilder").joinpath("data").joinpath(f"{slug}.txt").read_text("utf-8")
-    )
-    libs: set[str] = set()
-    unverified: set[str] = set()
-    ceilings: dict[str, tuple[int, ...]] = {}
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = line.split()
-        if parts[0] == "max" and len(parts) == 3:
-            ceilings[parts[1]] = _version_tuple(parts[2])
-        elif len(parts) == 2 and parts[1] == "?":
-            unverified.add(parts[0])
-        elif len(parts) == 1:
-            libs.add(parts[0])
-        else:
-            raise ValueError(f"{slug}.txt: cannot read line {raw!r}")
-    return BaseImage(os_name, frozenset(libs), frozenset(unverified), ceilings)
-
-
-@functools.cache
-def manylinux_libraries() -> frozenset[str]:
-    """The libraries a manylinux wheel may leave external (auditwheel's whitelist)."""
-    text = resources.files("layerbuilder").joinpath("data").joinpath("manylinux-libs.txt")
-    lines = (line.split("#", 1)[0].strip() for line in text.read_text("utf-8").splitlines())
-    return frozenset(line for line in lines if line)
-
-
 def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split("."))
 
@@ -327,10 +271,6 @@ class _Elf:
     path: str
     info: ElfInfo
 
-    @property
-    def origin(self) -> str:
-        return posixpath.dirname(posixpath.join(OPT, self.path))
-
 
 class _Verifier:
     def __init__(self, zf: zipfile.ZipFile, target: Target, layer: str, others: list[str]) -> None:
@@ -344,10 +284,7 @@ class _Verifier:
         self.files: set[str] = set()  # regular files and symlinks, as on /opt
         self.other_files: dict[str, str] = {}  # path -> the other layer holding it
         self.from_manylinux: set[str] = set()  # files a manylinux wheel's RECORD lists
-        self.used: set[str] = set()  # ELF files an extension module or executable loads
-        self._resolved: dict[tuple[str, str], bool] = {}  # (file, needed) -> found once
-        self._broken: dict[str, set[str]] = defaultdict(set)  # library -> roots it breaks
-        self._unverified: dict[str, set[str]] = defaultdict(set)  # library -> needing files
+        self.linkage = Linkage()
 
     def add(self, level: str, check: str, path: str, message: str) -> None:
         self.findings.append(Finding(level, check, path, message))
@@ -595,10 +532,10 @@ class _Verifier:
             if m and m.group("ver") != want:
                 continue  # reported once by the layout check
             base = posixpath.basename(name)
-            tag = _EXT_TAG.match(base)
+            tag = extension_tag(base)
             if tag is None or any(base.endswith(s) for s in suffixes[:-1]):
                 continue
-            why = self._suffix_problem(tag.group("tag"))
+            why = self._suffix_problem(tag)
             if why:
                 self.error(
                     "extension-suffix",
@@ -707,7 +644,7 @@ class _Verifier:
     def _level(self, elf: _Elf) -> tuple[str, str]:
         """Error for files that extension modules or executables load; a warning
         (and why) for the rest, which only ctypes, a plugin host or a tool loads."""
-        if elf.path in self.used:
+        if elf.path in self.linkage.used:
             return "error", ""
         return "warning", (
             "; no extension module or executable in the layer loads it, so this matters "
@@ -790,29 +727,31 @@ class _Verifier:
     # -- the dynamic loader -------------------------------------------------------
 
     def _libraries(self) -> None:
-        """Load every ELF file as ld.so would and report needed libraries it misses."""
-        needed_names = {n for elf in self.elfs.values() for n in elf.info.needed}
-        primary = [p for p, elf in sorted(self.elfs.items()) if _is_primary(p, elf.info)]
-        for root in primary:
-            self.used |= self._load(root)
-        # then what nothing in the layer loads: ctypes libraries, plugins, helpers
-        orphans = [
-            p
-            for p, elf in sorted(self.elfs.items())
-            if posixpath.basename(p) not in needed_names
-            and (elf.info.soname or "") not in needed_names
-        ]
-        reached = set(self.used)
-        for root in orphans + sorted(self.elfs):
-            if root not in reached:
-                reached |= self._load(root)
-        missing: dict[str, list[str]] = defaultdict(list)
-        for (path, name), ok in sorted(self._resolved.items()):
-            if not ok and not self._found_elsewhere(self.elfs[path], name):
-                missing[name].append(path)
-        for name, paths in sorted(missing.items()):
+        """Load every ELF file as ld.so would and report the libraries it misses."""
+        linkage = link(
+            {p: e.info for p, e in self.elfs.items()},
+            self.files,
+            self.other_files,
+            self.base,
+            self.target.python_version_str,
+        )
+        self.linkage = linkage
+        for path, name in sorted(linkage.from_base):
+            self._symbol_versions(self.elfs[path], name)
+        for path, name, where in linkage.misplaced:
+            info = self.elfs[path].info
+            paths = [*info.rpath, *info.runpath]
+            searched = f"RPATH/RUNPATH {':'.join(paths)}" if paths else "no RPATH/RUNPATH"
+            self.warn(
+                "needed-library",
+                path,
+                f"needs {name}, which is in the layer at {where} but not on its "
+                f"library search path ({searched}, /opt/lib): it loads only if something "
+                "loaded that copy first",
+            )
+        for name, paths in sorted(linkage.missing.items()):
             self._missing(name, paths)
-        for name, needing in sorted(self._unverified.items()):
+        for name, needing in sorted(linkage.unverified.items()):
             self.warn(
                 "needed-library",
                 min(needing),
@@ -821,99 +760,10 @@ class _Verifier:
                 "test the import on Lambda, or vendor the library",
             )
 
-    def _load(self, root: str) -> set[str]:
-        loaded: dict[str, str] = {}  # soname or load name -> path
-        queue: list[tuple[str, tuple[str, ...]]] = [(root, ())]
-        seen = {root}
-        while queue:
-            path, loaders = queue.pop(0)
-            elf = self.elfs[path]
-            for name in (posixpath.basename(path), elf.info.soname):
-                if name:
-                    loaded.setdefault(name, path)
-            chain = (path, *loaders)
-            for name in elf.info.needed:
-                where = loaded.get(name) or self._search(elf, chain, name)
-                key = (path, name)
-                self._resolved[key] = self._resolved.get(key, False) or where is not None
-                if where is None:
-                    self._broken[name].add(root)
-                elif where in self.elfs:
-                    loaded.setdefault(name, where)
-                    if where not in seen:
-                        seen.add(where)
-                        queue.append((where, chain))
-                elif where == "base:" + name:
-                    self._symbol_versions(elf, name)
-                elif where == "unverified:" + name:
-                    self._unverified[name].add(path)
-        return seen
-
-    def _search(self, elf: _Elf, chain: tuple[str, ...], name: str) -> str | None:
-        """Where ld.so finds *name* for *elf* (loaded through *chain*): a zip path,
-        ``"other:<path>"``, ``"base:<name>"``, ``"unverified:<name>"`` or None."""
-        if "/" in name:
-            return self._in_opt(name if name.startswith("/") else "", "")
-        dirs: list[tuple[str, str]] = []  # (directory, $ORIGIN for it)
-        if not elf.info.runpath:
-            for p in chain:  # DT_RPATH of the object and of everything that loaded it
-                loader = self.elfs[p]
-                dirs += [(d, loader.origin) for d in loader.info.rpath]
-        dirs += [(posixpath.join(OPT, d), "") for d in _LD_LIBRARY_PATH_IN_OPT]
-        dirs += [(d, elf.origin) for d in elf.info.runpath]
-        for directory, origin in dirs:
-            found = self._in_opt(directory, origin, name)
-            if found:
-                return found
-        if name in self.base.libraries:
-            return "base:" + name
-        if name in self.base.unverified:
-            return "unverified:" + name
-        m = _LIBPYTHON.match(name)
-        if m and m["ver"] == self.target.python_version_str:
-            return "unverified:" + name
-        return None
-
-    def _in_opt(self, directory: str, origin: str, name: str = "") -> str | None:
-        expanded = directory.replace("${ORIGIN}", "$ORIGIN").replace("$ORIGIN", origin)
-        if "$" in expanded or not expanded.startswith("/"):
-            return None  # $LIB, $PLATFORM or a relative path: not resolvable here
-        full = posixpath.normpath(posixpath.join(expanded, name) if name else expanded)
-        if not full.startswith(OPT + "/"):
-            return None  # a system directory: the base image list covers those
-        path = full[len(OPT) + 1 :]
-        if path in self.files:
-            return path
-        if path in self.other_files:
-            return "other:" + path
-        return None
-
-    def _found_elsewhere(self, elf: _Elf, name: str) -> bool:
-        """Warn (and say so) if *name* is in the layer, just not on *elf*'s search path."""
-        elsewhere = sorted(
-            p
-            for p, other in self.elfs.items()
-            if posixpath.basename(p) == name or other.info.soname == name
-        ) + sorted(
-            f"{layer}:{p}" for p, layer in self.other_files.items() if posixpath.basename(p) == name
-        )
-        if not elsewhere:
-            return False
-        paths = [*elf.info.rpath, *elf.info.runpath]
-        searched = f"RPATH/RUNPATH {':'.join(paths)}" if paths else "no RPATH/RUNPATH"
-        self.warn(
-            "needed-library",
-            elf.path,
-            f"needs {name}, which is in the layer at {elsewhere[0]} but not on its "
-            f"library search path ({searched}, /opt/lib): it loads only if something "
-            "loaded that copy first",
-        )
-        return True
-
     def _missing(self, name: str, paths: list[str]) -> None:
         loading = sorted(
             _module_path(root)
-            for root in self._broken[name]
+            for root in self.linkage.broken[name]
             if root.startswith("python/") and root.endswith(".so")
         )
         breaks = ""
@@ -924,7 +774,7 @@ class _Verifier:
             f"neither the layer (its RPATH/RUNPATH or /opt/lib) nor the "
             f"{self.target.os_name} Lambda environment provides{breaks}"
         )
-        if not self._broken[name] & self.used:
+        if not self.linkage.broken[name] & self.linkage.used:
             self.warn(
                 "needed-library",
                 paths[0],
@@ -971,18 +821,6 @@ def _unsafe_name(name: str) -> str | None:
 
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
     return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
-
-
-def _is_primary(path: str, info: ElfInfo) -> bool:
-    """An ELF file something certainly loads: an executable, anything in the layer's
-    lib/ or bin/, or an extension module named with an interpreter tag."""
-    if info.interpreter or path.split("/", 1)[0] in ("lib", "bin"):
-        return True
-    m = _EXT_TAG.match(posixpath.basename(path))
-    if m is None:
-        return False
-    tag = m["tag"]
-    return tag == "abi3" or re.match(r"^(cpython|pypy|graalpy|pyston)", tag) is not None
 
 
 def _glibc_version(name: str) -> tuple[int, ...] | None:

@@ -16,12 +16,12 @@ import pytest
 from elfbuild import EM_386, EM_AARCH64, compile_so, make_elf
 
 from layerbuilder.errors import VerificationFailed
+from layerbuilder.linker import base_image
 from layerbuilder.targets import RUNTIMES, Target
 from layerbuilder.verify import (
     CHECKS,
     Finding,
     VerifyReport,
-    base_image,
     verify_layer,
     verify_zipfile,
 )
