@@ -431,11 +431,11 @@ def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     except LayerBuilderError as exc:
         status = http_status_for(exc)
         log.error("request %s failed with %d %s: %s", request_id, status, type(exc).__name__, exc)
-        body: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
+        failure: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
         report = getattr(exc, "report", None)  # verify's findings, when verification failed
         if report is not None:
-            body["findings"] = report.to_json()["findings"]
-        return {"statusCode": status, "body": body}
+            failure["findings"] = report.to_json()["findings"]
+        return {"statusCode": status, "body": failure}
     except Exception as exc:
         log.exception("request %s failed unexpectedly", request_id)
         return {
