@@ -62,6 +62,11 @@ def summarize(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
                         step_rss.setdefault(s["name"], []).append(s["maxrss_kb"] / 1024)
             entry["steps"] = {k: statistics.median(v) for k, v in steps.items()}
             entry["step_rss"] = {k: statistics.median(v) for k, v in step_rss.items()}
+            phases: dict[str, list[float]] = {}
+            for r in runs:
+                for k, v in (r.get("phases") or {}).items():
+                    phases.setdefault(k, []).append(v)
+            entry["phases"] = {k: statistics.median(v) for k, v in phases.items()}
             last = runs[-1]
             for k in ("zip_size", "unzipped_size", "entries", "dists", "pyc_size"):
                 if k in last:
@@ -257,6 +262,32 @@ def write_plot(
     plt.close(fig)
 
 
+def _phase_table(doc: dict[str, Any], summary: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    rows = [(w, summary.get((w["key"], "layerbuilder"), {})) for w in doc["workloads"]]
+    rows = [(w, s) for w, s in rows if s.get("phases")]
+    if not rows:
+        return []
+    names: list[str] = []
+    for _, s in rows:
+        names += [k for k in s["phases"] if k not in names]
+    out = [
+        "",
+        "Where `layerbuilder build`'s wall time goes, from its own `-v` log (median seconds "
+        "per phase; *rest* is start-up, imports and anything between phases):",
+        "",
+        "| workload | " + " | ".join(names) + " | rest | total |",
+        "| --- | " + " | ".join("---:" for _ in names) + " | ---: | ---: |",
+    ]
+    for w, s in rows:
+        cells = [_fmt_s(s["phases"][k]) if k in s["phases"] else "" for k in names]
+        rest = s["median"] - sum(s["phases"].values())
+        out.append(
+            f"| {w['label']} | " + " | ".join(cells) + f" | {_fmt_s(rest)} | "
+            f"{_fmt_s(s['median'])} |"
+        )
+    return out
+
+
 def _load_line(doc: dict[str, Any]) -> list[str]:
     loads = [r["load_before"] for r in doc["runs"] if "load_before" in r]
     if not loads:
@@ -301,6 +332,9 @@ def render(doc: dict[str, Any], summary: dict[tuple[str, str], dict[str, Any]]) 
         lines += [f"## Issue 5's targets: {head['label']}", ""]
         lines += _checks(doc, summary)
         lines.append("")
+    notes = Path(__file__).with_name("analysis.md")
+    if notes.exists():
+        lines += [notes.read_text().strip(), ""]
     lines += [
         "## Wall time and memory",
         "",
@@ -340,6 +374,7 @@ def render(doc: dict[str, Any], summary: dict[tuple[str, str], dict[str, Any]]) 
                 f"{s['rss_median']:.0f} | {s['cpu_median']:.1f} | "
                 f"{zip_cell} |"
             )
+    lines += _phase_table(doc, summary)
     lines += [
         "",
         "## Layers",

@@ -174,6 +174,18 @@ def inspect_layer(path: Path) -> dict[str, Any]:
         }
 
 
+_PHASE = re.compile(r"\b([a-z][a-z ]*?) took ([0-9.]+) ?s\b")
+
+
+def _phases(log: Path) -> dict[str, float]:
+    """layerbuilder -v's "<phase> took <seconds> s" lines."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return {}
+    return {m.group(1).strip(): float(m.group(2)) for m in _PHASE.finditer(text)}
+
+
 def _measure(r: Run) -> dict[str, Any]:
     steps, prep = steps_for(r)
     for step in prep:
@@ -259,6 +271,8 @@ def run(
                     result.setdefault("error", f"index misses: {served['misses'][:5]}")
                 if result["ok"] and (work / "layer.zip").exists():
                     result.update(inspect_layer(work / "layer.zip"))
+                if result["ok"] and tool.startswith("layerbuilder"):
+                    result["phases"] = _phases(work / "log.txt")
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             doc["runs"].append(result)

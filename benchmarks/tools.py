@@ -88,7 +88,7 @@ def _zip_step(run: Run, tree: Path) -> dict[str, Any]:
     return step
 
 
-def steps_for(run: Run, *, verbose: bool = False) -> tuple[list[dict[str, Any]], list[Any]]:
+def steps_for(run: Run) -> tuple[list[dict[str, Any]], list[Any]]:
     """(measured steps, untimed preparation steps) of *run*."""
     w = run.workload
     target = get_target(w.runtime, w.arch)
@@ -100,7 +100,8 @@ def steps_for(run: Run, *, verbose: bool = False) -> tuple[list[dict[str, Any]],
     cache = run.work / "lb-cache"
     if run.tool in ("layerbuilder", "layerbuilder-simple"):
         api = "/pypi" if run.tool == "layerbuilder" else "/simple"
-        argv = [paths["layerbuilder"], *(["-v"] if verbose else []), "build", *reqs, *lb_target]
+        # -v only adds a few log lines (the phase timings the report breaks down)
+        argv = [paths["layerbuilder"], "-v", "build", *reqs, *lb_target]
         argv += ["-o", run.output, "--index-url", run.index_url + api, "--cache-dir", cache]
         return [_step("build", argv, run)], []
     if run.tool in RESOLVE_TOOLS:
