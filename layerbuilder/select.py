@@ -52,7 +52,7 @@ from .errors import NoCompatibleWheel, SdistOnly, VersionNotFound
 from .models import DistFile, ProjectPage
 from .targets import ARCHES, RUNTIMES, Target
 
-__all__ = ["Candidate", "candidates", "choose", "explain_no_match"]
+__all__ = ["Candidate", "candidates", "choose", "explain_no_match", "requires_python_version"]
 
 
 @dataclass(frozen=True)
@@ -79,9 +79,14 @@ class Candidate:
 # -- small pure helpers ---------------------------------------------------------------
 
 
-def _python_version(target: Target) -> Version:
-    """The version Requires-Python is checked against: the runtime's full version."""
+def requires_python_version(target: Target) -> Version:
+    """The version ``Requires-Python`` is checked against: the runtime's full
+    version (``3.9.25``), as pip running on the runtime checks it.  The resolver
+    should check metadata ``Requires-Python`` against the same value."""
     return Version(RUNTIMES[target.runtime].full_version)
+
+
+_python_version = requires_python_version
 
 
 @functools.lru_cache(maxsize=4096)

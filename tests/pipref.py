@@ -23,6 +23,7 @@ import fcntl
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 import venv
@@ -34,7 +35,7 @@ from urllib.parse import urlsplit
 import requests
 from distlib.locators import DEFAULT_INDEX
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from layerbuilder.errors import LayerBuilderError
 from layerbuilder.models import ProjectPage, parse_simple_json
@@ -258,24 +259,50 @@ def _agree(theirs: Outcome, ours: Outcome) -> bool:
     return theirs.filename == ours.filename
 
 
+_GLIBC = re.compile(r"manylinux_(\d+)_(\d+)_")
+_LEGACY = {"manylinux1": "2.5", "manylinux2010": "2.12", "manylinux2014": "2.17"}
+
+
+def short(filename: str) -> str:
+    """``2.2.6 cp311 2.17``: version, ABI and the oldest glibc of a wheel's tags."""
+    _, version, _, tags = parse_wheel_filename(filename)
+    abis = sorted({t.abi for t in tags})
+    glibcs = []
+    for tag in tags:
+        m = _GLIBC.match(tag.platform)
+        if m:
+            glibcs.append((int(m.group(1)), int(m.group(2))))
+        prefix = tag.platform.split("_", 1)[0]
+        if prefix in _LEGACY:
+            major, minor = _LEGACY[prefix].split(".")
+            glibcs.append((int(major), int(minor)))
+    where = "{}.{}".format(*min(glibcs)) if glibcs else "any"
+    abi = "py3" if abis == ["none"] else "/".join(abis)
+    return f"{version} {abi} {where}"
+
+
 def _table(
     packages: Sequence[str],
     targets: Sequence[Target],
     results: dict[tuple[str, Target], tuple[Outcome, Outcome]],
 ) -> Iterable[str]:
-    yield "| project | " + " | ".join(f"{t.runtime[6:]} {t.arch}" for t in targets) + " |"
-    yield "|---|" + "---|" * len(targets)
+    """One row per project and architecture; a cell is pip's pick (version, ABI,
+    oldest glibc), bold where layerbuilder picked something else."""
+    runtimes = sorted({t.runtime for t in targets}, key=lambda r: RUNTIMES[r].python_version)
+    arches = [a for a in ARCHES if any(t.arch == a for t in targets)]
+    yield "| project | arch | " + " | ".join(runtimes) + " |"
+    yield "|---|---|" + "---|" * len(runtimes)
     for name in packages:
-        cells = []
-        for target in targets:
-            theirs, ours = results[name, target]
-            if not _agree(theirs, ours):
-                cells.append("**differs**")
-            elif theirs.filename is None:
-                cells.append("none")
-            else:
-                cells.append("=")
-        yield f"| {name} | " + " | ".join(cells) + " |"
+        for arch in arches:
+            cells = []
+            for runtime in runtimes:
+                theirs, ours = results[name, Target(runtime, arch)]
+                cell = short(theirs.filename) if theirs.filename else "no fit"
+                if not _agree(theirs, ours):
+                    ours_cell = short(ours.filename) if ours.filename else "no fit"
+                    cell = f"**pip {cell}, ours {ours_cell}**"
+                cells.append(cell)
+            yield f"| {name} | {arch} | " + " | ".join(cells) + " |"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -284,7 +311,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--packages", default=",".join(PACKAGES))
     parser.add_argument("--exclude-newer", default=None, help="ISO 8601 instant")
     parser.add_argument("--json", type=Path, default=None, help="also dump every outcome here")
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="only print the table of an earlier --json"
+    )
     args = parser.parse_args(argv)
+    if args.from_json is not None:
+        rows = json.loads(args.from_json.read_text())
+        loaded = {
+            (r["project"], Target(r["runtime"], r["arch"])): (
+                Outcome(**r["pip"]),
+                Outcome(**r["ours"]),
+            )
+            for r in rows
+        }
+        names = list(dict.fromkeys(n for n, _ in loaded))
+        for line in _table(names, sorted({t for _, t in loaded}, key=str), loaded):
+            print(line)
+        return 0
     packages = [p for p in args.packages.split(",") if p]
     cutoff = _dt.datetime.fromisoformat(args.exclude_newer) if args.exclude_newer else None
     if cutoff is not None and cutoff.tzinfo is None:
