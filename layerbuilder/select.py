@@ -86,9 +86,6 @@ def requires_python_version(target: Target) -> Version:
     return Version(RUNTIMES[target.runtime].full_version)
 
 
-_python_version = requires_python_version
-
-
 @functools.lru_cache(maxsize=4096)
 def _requires_python_spec(value: str) -> SpecifierSet | None:
     try:
@@ -184,7 +181,7 @@ def candidates(
     used when the specifier pins it and nothing else is left.
     """
     priority = target.tag_priority
-    python = _python_version(target)
+    python = requires_python_version(target)
     cutoff = _aware(exclude_newer)
 
     pool: list[tuple[DistFile, Version, int]] = []
@@ -559,7 +556,7 @@ def _diagnose(
             f"{page.name} {newest} has wheels for {_summarise_tags(newest_files)}",
         ]
         lines += [f"  - {hint}" for hint in _tag_hints(newest_files, target)]
-        python = _python_version(target)
+        python = requires_python_version(target)
         excluded = {f.requires_python or "" for f in newest_files if not _python_ok(f, python)}
         if excluded:
             lines.append(
@@ -578,7 +575,7 @@ def _diagnose(
         return NoCompatibleWheel, "\n".join(lines)
 
     # 5. Requires-Python
-    python = _python_version(target)
+    python = requires_python_version(target)
     runnable = [(v, f) for v, f in tagged if _python_ok(f, python)]
     if not runnable:
         needs: dict[Version, set[str]] = {}
