@@ -8,8 +8,9 @@ to which one the index speaks.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from packaging.tags import Tag
@@ -59,20 +60,42 @@ class DistFile:
     # PEP 658/714: does ``<url>.metadata`` exist, and its sha256 when given.
     has_metadata: bool = False
     metadata_sha256: str | None = None
-    # Parsed from the filename (wheels only); filled in by __post_init__.
-    version: Version | None = field(default=None, compare=False)
-    tags: frozenset[Tag] = field(default=frozenset(), compare=False)
-    build_tag: tuple[int, str] | tuple[()] = field(default=(), compare=False)
 
-    def __post_init__(self) -> None:
+    # Parsed from the filename on first use: a project page lists thousands of
+    # files, and most are never looked at closely.
+    @functools.cached_property
+    def _wheel_name(
+        self,
+    ) -> tuple[Version | None, frozenset[Tag], tuple[int, str] | tuple[()]]:
         if self.is_wheel:
             try:
                 _name, version, build, tags = parse_wheel_filename(self.filename)
             except (InvalidWheelFilename, InvalidVersion):
-                return
-            object.__setattr__(self, "version", version)
-            object.__setattr__(self, "tags", tags)
-            object.__setattr__(self, "build_tag", build)
+                pass
+            else:
+                return version, tags, build
+        return None, frozenset(), ()
+
+    @property
+    def version(self) -> Version | None:
+        """The version in a wheel's filename; None for other files or bad names."""
+        return self._wheel_name[0]
+
+    @property
+    def tags(self) -> frozenset[Tag]:
+        return self._wheel_name[1]
+
+    @property
+    def build_tag(self) -> tuple[int, str] | tuple[()]:
+        return self._wheel_name[2]
+
+    @property
+    def platforms(self) -> frozenset[str]:
+        """The platform tags of a wheel's filename, read cheaply without parsing
+        the rest (empty for other files): a quick first filter."""
+        if not self.is_wheel:
+            return frozenset()
+        return frozenset(self.filename[:-4].rsplit("-", 1)[-1].split("."))
 
     @property
     def is_wheel(self) -> bool:
