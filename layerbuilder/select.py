@@ -83,7 +83,7 @@ def requires_python_version(target: Target) -> Version:
     """The version ``Requires-Python`` is checked against: the runtime's full
     version (``3.9.25``), as pip running on the runtime checks it.  The resolver
     should check metadata ``Requires-Python`` against the same value."""
-    return Version(RUNTIMES[target.runtime].full_version)
+    return Version(target.full_python_version)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -111,6 +111,12 @@ class Target:
         return "{}.{}".format(*self.python_version)
 
     @property
+    def full_python_version(self) -> str:
+        """``"3.12.12"``: what ``Requires-Python`` and ``python_full_version`` are
+        checked against, as pip running on the runtime would check them."""
+        return RUNTIMES[self.runtime].full_version
+
+    @property
     def glibc(self) -> tuple[int, int]:
         return RUNTIMES[self.runtime].glibc
 
@@ -178,11 +184,14 @@ class Target:
         )
 
     def pip_args(self) -> list[str]:
-        """The pip options that describe this target (for reference comparisons only)."""
+        """The pip options that describe this target (for reference comparisons only).
+
+        The full Python version makes pip check ``Requires-Python`` as it would on
+        the runtime itself (``!=3.9.0,!=3.9.1`` admits python3.9)."""
         args = [
             "--only-binary=:all:",
             "--python-version",
-            self.python_version_str,
+            self.full_python_version,
             "--implementation",
             "cp",
             "--abi",

@@ -137,7 +137,7 @@ def test_pip_args_list_every_platform() -> None:
     assert args[:7] == [
         "--only-binary=:all:",
         "--python-version",
-        "3.11",
+        "3.11.14",
         "--implementation",
         "cp",
         "--abi",
