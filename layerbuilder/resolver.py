@@ -293,9 +293,12 @@ class _Provider(resolvelib.AbstractProvider[_Req, _Cand, str]):
         self._pre = pre
         self._constraints = constraints
         self._user_requested = user_requested
-        # pip pads ``--python-version 3.X`` to 3.X.0; select does the same
-        self._python = _Python(Version("{}.{}.0".format(*target.python_version)))
+        from .select import requires_python_version
+
+        # the runtime's full version, as select checks file Requires-Python
+        self._python = _Python(requires_python_version(target))
         self._tags = frozenset(target.tag_priority)
+        self._platforms = frozenset(target.platforms) | {"any"}
         self._usable_pages: dict[str, tuple[ProjectPage, ProjectPage]] = {}
         self._bases: dict[tuple[str, str], _Base] = {}
         self._extras: dict[tuple[_Base, frozenset[str]], _Extras] = {}
@@ -314,7 +317,12 @@ class _Provider(resolvelib.AbstractProvider[_Req, _Cand, str]):
         same, and a project of thousands of files is scanned once, not per call."""
         usable = self._usable_pages.get(page.name)
         if usable is None or usable[0] is not page:
-            files = tuple(f for f in page.files if not f.tags.isdisjoint(self._tags))
+            # the platform test reads the filename cheaply; only survivors are parsed
+            files = tuple(
+                f
+                for f in page.files
+                if not f.platforms.isdisjoint(self._platforms) and not f.tags.isdisjoint(self._tags)
+            )
             usable = self._usable_pages[page.name] = (page, replace(page, files=files))
         return usable[1]
 
