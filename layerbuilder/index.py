@@ -34,7 +34,6 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from distlib.locators import DEFAULT_INDEX  # type: ignore[import-untyped]
 from packaging.utils import canonicalize_name
 from requests.adapters import HTTPAdapter
 
@@ -69,7 +68,13 @@ _HINT = "Check the network connection and the index URL (--index-url or LAYERBUI
 def default_index_url() -> str:
     """``$LAYERBUILDER_INDEX_URL`` if set, else distlib's default index, without
     trailing slashes."""
-    return (os.environ.get("LAYERBUILDER_INDEX_URL") or DEFAULT_INDEX).rstrip("/")
+    configured = os.environ.get("LAYERBUILDER_INDEX_URL")
+    if configured:
+        return configured.rstrip("/")
+    # imported here: distlib.locators is slow to import and only this constant is used
+    from distlib.locators import DEFAULT_INDEX  # type: ignore[import-untyped]
+
+    return str(DEFAULT_INDEX).rstrip("/")
 
 
 def default_cache_dir() -> Path:
