@@ -31,7 +31,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from packaging.utils import canonicalize_name
@@ -347,6 +347,33 @@ class IndexClient:
                 f"({type(exc).__name__}: {exc}); is {self.index_url!r} really a package "
                 f"index? {_HINT}"
             ) from exc
+
+    def get_release(self, name: str, version: str) -> ProjectPage | None:
+        """The files of one release of *name*, from the JSON API's per-release
+        document (``{index}/{name}/{version}/json``): a small fraction of the whole
+        project's document for projects with long histories (pydantic-core's is
+        13 MB).  The whole page instead when this client already has it.
+
+        ``None`` where the index has no such document (simple indexes, a 404, a
+        body that does not parse): ask :meth:`get_project` then.
+        """
+        canonical = canonicalize_name(name)
+        key = f"{canonical}=={version}"
+        with self._lock:
+            page = self._pages.get(canonical) or self._pages.get(key)
+        if page is not None or self.simple or not _VALID_NAME.match(name):
+            return page
+        url = f"{self.index_url}/{canonical}/{quote(version)}/json"
+        body, final_url, _type, status = self._fetch_page(url, "application/json")
+        if status != 200:
+            return None
+        try:
+            page = _absolute(parse_json_api(json.loads(body)), final_url)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        with self._lock:
+            self._pages[key] = page
+        return page
 
     def get_projects(self, names: Iterable[str]) -> dict[str, ProjectPage]:
         """Several projects at once, fetched concurrently; keyed by normalised name.

@@ -192,8 +192,14 @@ class FakeIndex:
         return 200, headers, body
 
     def json_api(self, request: PreparedRequest) -> Reply:
-        name = str(request.url).split("/pypi/", 1)[1].split("/", 1)[0]
-        doc = self.project_json(name)
+        parts = str(request.url).split("/pypi/", 1)[1].split("/")
+        doc = self.project_json(parts[0])
+        if doc is not None and len(parts) == 3:  # /pypi/<name>/<version>/json
+            files = (doc.get("releases") or {}).get(parts[1])
+            if files is None:
+                doc = None
+            else:  # what the index answers for one release: its files as "urls"
+                doc = {"info": dict(doc["info"], version=parts[1]), "urls": files}
         if doc is None:
             return 404, {"Content-Type": "application/json"}, b'{"message": "Not Found"}'
         return self._page(request, json.dumps(doc).encode(), "application/json")
@@ -255,7 +261,7 @@ def serve(
     for method in ("GET", "HEAD"):
         rsps.add_callback(
             method,
-            re.compile(r"https://index\.test/pypi/[^/]+/json/?$"),
+            re.compile(r"https://index\.test/pypi/[^/]+/([^/]+/)?json/?$"),
             fake.json_api,
             content_type=None,
         )

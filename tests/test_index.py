@@ -17,6 +17,7 @@ import requests
 import responses
 from distlib.locators import DEFAULT_INDEX
 from fakeindex import FILES_URL, FIXTURES, INDEX_URL, SIMPLE_URL, FakeIndex, serve
+from packaging.version import Version
 
 from layerbuilder import index as index_module
 from layerbuilder.errors import (
@@ -601,3 +602,23 @@ def test_live_index_pages_and_metadata() -> None:
         assert b"\nName: six\nVersion: 1.17.0\n" in body
         with pytest.raises(ProjectNotFound):
             client.get_project("this-project-does-not-exist-" + "x" * 20)
+
+
+def test_get_release_reads_the_per_release_document(fake_index: Any) -> None:
+    client = IndexClient(INDEX_URL)
+    page = client.get_release("NumPy", "2.0.2")
+    assert page is not None
+    assert {f.version for f in page.wheels} == {Version("2.0.2")}
+    assert "numpy-2.0.2-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl" in {
+        f.filename for f in page.files
+    }
+    assert [c.request.url for c in fake_index.calls] == [f"{INDEX_URL}/numpy/2.0.2/json"]
+    assert client.get_release("numpy", "2.0.2") is page  # asked once per client
+    assert client.get_release("numpy", "9.9.9") is None  # 404: the caller asks for the page
+    full = client.get_project("numpy")
+    assert client.get_release("numpy", "2.3.1") is full  # the page it has is enough
+
+
+def test_get_release_is_none_on_a_simple_index(fake_index: Any) -> None:
+    assert IndexClient(SIMPLE_URL).get_release("numpy", "2.0.2") is None
+    assert len(fake_index.calls) == 0
