@@ -219,6 +219,15 @@ def _after(then: Callable[[ProjectPage], None], fut: Future[ProjectPage]) -> Non
         then(fut.result())
 
 
+def _pinned_version(specifier: SpecifierSet) -> str | None:
+    """``X`` when *specifier* holds ``==X`` (no wildcard): then one release's
+    document has every file it can match."""
+    for spec in specifier:
+        if spec.operator == "==" and not spec.version.endswith(".*"):
+            return spec.version
+    return None
+
+
 class _Fetcher:
     """Project documents and metadata, fetched ahead in a bounded thread pool."""
 
@@ -227,6 +236,7 @@ class _Fetcher:
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="layerbuilder-resolve")
         self._lock = threading.Lock()
         self._pages: dict[str, Future[ProjectPage]] = {}
+        self._releases: dict[str, Future[ProjectPage | None]] = {}
         self._metadata: dict[str, Future[bytes]] = {}
 
     def close(self) -> None:
@@ -252,6 +262,34 @@ class _Fetcher:
 
     def page(self, name: str) -> ProjectPage:
         return self._page_future(name).result()
+
+    def _release_future(self, name: str, version: str) -> Future[ProjectPage | None]:
+        key = f"{name}=={version}"
+        with self._lock:
+            fut = self._releases.get(key)
+            if fut is None:
+                fut = self._pool.submit(self._client.get_release, name, version)
+                self._releases[key] = fut
+            return fut
+
+    def prefetch_release(
+        self, name: str, version: str, then: Callable[[ProjectPage], None] | None = None
+    ) -> None:
+        """Like :meth:`prefetch`, for one release's (much smaller) document."""
+        fut = self._release_future(name, version)
+        if then is not None:
+
+            def after(done: Future[ProjectPage | None]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    page = done.result()
+                    if page is not None:
+                        then(page)
+
+            fut.add_done_callback(after)
+
+    def release(self, name: str, version: str) -> ProjectPage | None:
+        """The files of one release, or ``None`` where the index cannot say."""
+        return self._release_future(name, version).result()
 
     def _metadata_future(self, cand: Candidate) -> Future[bytes]:
         with self._lock:
@@ -460,17 +498,22 @@ class _Provider(resolvelib.AbstractProvider[_Req, _Cand, str]):
     def _found(
         self, name: str, extras: frozenset[str], specs: list[_Spec], constraint: _Spec | None
     ) -> Iterator[_Cand]:
-        try:
-            page = self._fetch.page(name)
-        except ProjectNotFound as exc:
-            self.not_found[name] = exc
-            return
         specifier = SpecifierSet()
         hashes: frozenset[str] | None = None
         for r in [*specs, *([constraint] if constraint else [])]:
             specifier &= r.specifier
             if r.hashes:
                 hashes = r.hashes if hashes is None else hashes & r.hashes
+        pin = _pinned_version(specifier)
+        release = self._fetch.release(name, pin) if pin is not None else None
+        if release is not None and self.select(release, specifier):
+            page = release  # holds every file the pin can match
+        else:
+            try:
+                page = self._fetch.page(name)
+            except ProjectNotFound as exc:
+                self.not_found[name] = exc
+                return
         found: list[Candidate] = []
         if hashes is not None:
             # like pip: prefer files whose hash was given, if any file has one
@@ -516,7 +559,11 @@ class _Provider(resolvelib.AbstractProvider[_Req, _Cand, str]):
             # fetch every newly named project at once, and the metadata of
             # its likely pick as soon as its document arrives
             if isinstance(d, _Spec):
-                self._fetch.prefetch([d.name], then=self._then_metadata(d.specifier))
+                pin = _pinned_version(d.specifier)
+                if pin is not None:
+                    self._fetch.prefetch_release(d.name, pin, self._then_metadata(d.specifier))
+                else:
+                    self._fetch.prefetch([d.name], then=self._then_metadata(d.specifier))
         return deps
 
     def _then_metadata(self, specifier: SpecifierSet) -> Callable[[ProjectPage], None]:
@@ -763,7 +810,16 @@ def resolve(
         roots.sort(key=lambda q: isinstance(q, _Spec) and bool(q.extras))
         for q in roots:
             provider.why[q.identifier].append((None, q))
-        fetcher.prefetch({q.name for q in roots if isinstance(q, _Spec)})
+        wanted: dict[str, SpecifierSet] = {}
+        for q in roots:
+            if isinstance(q, _Spec):
+                wanted[q.name] = wanted.get(q.name, SpecifierSet()) & q.specifier
+        for project, specifier in wanted.items():
+            pin = _pinned_version(specifier)
+            if pin is not None:
+                fetcher.prefetch_release(project, pin)
+            else:
+                fetcher.prefetch([project])
         engine: Any = resolvelib.Resolver(provider, resolvelib.BaseReporter())
         try:
             result = engine.resolve(roots, max_rounds=MAX_ROUNDS)
