@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import posixpath
 import re
 import stat
@@ -31,6 +32,7 @@ import zipfile
 import zlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,9 @@ from .errors import VerificationFailed
 from .limits import MAX_LAYERS, MAX_UNZIPPED
 from .linker import OPT, Linkage, base_image, extension_tag, link, manylinux_libraries
 from .targets import Target
+
+# ELF members read at once (see _read_elfs)
+_READERS = min(4, os.cpu_count() or 1)
 
 __all__ = [
     "CHECKS",
@@ -607,15 +612,34 @@ class _Verifier:
             ceiling = self.base.ceilings.get(m["family"]) if m else None
             return ceiling is not None and m is not None and _version_tuple(m["ver"]) > ceiling
 
-        for info in files:
-            if info.file_size < 4 or info.filename.endswith(_NOT_ELF) or _is_symlink(info):
-                continue
+        def parse(info: zipfile.ZipInfo) -> tuple[ElfInfo | None, BaseException | None]:
             try:
                 with self.zf.open(info) as member:
                     if not is_elf(member.read(4)):
-                        continue
-                    parsed = read_elf(member, info.file_size, want_symbols=want)  # type: ignore[arg-type]
-            except ElfError as exc:
+                        return None, None
+                    return read_elf(member, info.file_size, want_symbols=want), None  # type: ignore[arg-type]
+            except (
+                ElfError,
+                zipfile.BadZipFile,
+                zlib.error,
+                OSError,
+                EOFError,
+                NotImplementedError,
+                RuntimeError,
+            ) as exc:
+                return None, exc
+
+        todo = [
+            info
+            for info in files
+            if not (info.file_size < 4 or info.filename.endswith(_NOT_ELF) or _is_symlink(info))
+        ]
+        # Inflating the members is most of the work, and zlib lets go of the GIL
+        # while it inflates: read several at once; findings keep the zip's order.
+        with ThreadPoolExecutor(max_workers=_READERS) as pool:
+            results = list(pool.map(parse, todo))
+        for info, (parsed, exc) in zip(todo, results):
+            if isinstance(exc, ElfError):
                 loadable = re.search(r"\.so(\.\d+)*$", info.filename) is not None
                 self.add(
                     "error" if loadable else "warning",
@@ -625,20 +649,11 @@ class _Verifier:
                     f"{'ld.so will refuse to load it' if loadable else 'nothing can run it'}: "
                     "check the wheel it came from",
                 )
-                continue
-            except (
-                zipfile.BadZipFile,
-                zlib.error,
-                OSError,
-                EOFError,
-                NotImplementedError,
-                RuntimeError,
-            ) as exc:
+            elif exc is not None:
                 self.error(
                     "zip", info.filename, f"cannot be read from the zip ({exc}): rebuild the zip"
                 )
-                continue
-            if parsed.loadable:
+            elif parsed is not None and parsed.loadable:
                 self.elfs[info.filename] = _Elf(info.filename, parsed)
 
     def _level(self, elf: _Elf) -> tuple[str, str]:
