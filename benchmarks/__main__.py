@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("-n", "--repeat", type=int, default=5, help="timed rounds (default 5)")
         p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
         p.add_argument("-o", "--output", type=Path, help="results file (default .cache/results/)")
+        p.add_argument(
+            "--docs", type=Path, default=REPO / "docs", help="where the report goes (default docs/)"
+        )
 
     def source(p: argparse.ArgumentParser, default: str) -> None:
         p.add_argument(
@@ -155,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"benchmarks: results in {out}", file=sys.stderr)
     from .report import write_report
 
-    write_report(out, REPO / "docs")
+    write_report(out, args.docs)
     return 0
 
 
