@@ -285,6 +285,11 @@ def run(
             )
             tag = "warm-up" if rnd < warmup else f"round {rnd - warmup + 1}"
             _say(f"[{i}/{len(plan)}] {tag} {w.key:10} {tool:13} {status}")
+    if any(r.get("misses") for r in doc["runs"]):
+        _say(
+            "some runs asked the index for something not in the cache (see 'misses' in the "
+            "results); refill with: python3 -m benchmarks fill --force -t <tool> -w <workload>"
+        )
     latest = RESULTS / "latest.json"
     latest.unlink(missing_ok=True)
     latest.symlink_to(out.name)
