@@ -90,8 +90,33 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pyinstrument", action="store_true", help="use pyinstrument (installed if missing)"
     )
+    p.add_argument(
+        "--rss", action="store_true", help="no profiler: peak RSS between log lines instead"
+    )
     source(p, "worktree")
     return parser
+
+
+def _hold_lock() -> None:
+    """One measuring command at a time: each replaces the snapshot of layerbuilder that
+    the venv runs.  The lock lives as long as this process (inherited across exec)."""
+    import fcntl
+
+    from . import CACHE
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    fd = os.open(CACHE / "busy.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        raise SystemExit(
+            f"benchmarks: another measuring command is running (pid {holder or '?'}); "
+            "wait for it to finish"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    os.set_inheritable(fd, True)
 
 
 def _reexec_in_venv(source: str | None) -> None:
@@ -100,6 +125,7 @@ def _reexec_in_venv(source: str | None) -> None:
     if in_venv():
         return
     if source is not None:
+        _hold_lock()
         label = snapshot(None if source == "worktree" else source)
         print(f"benchmarks: measuring layerbuilder at {label}", file=sys.stderr)
     ensure_venv()
@@ -136,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             warm=args.warm_cache,
             top=args.top,
             pyinstrument=args.pyinstrument,
+            rss=args.rss,
         )
     chosen = workloads.select(args.workloads)
     chosen_tools = tuple(args.tools or tools.TOOLS)
