@@ -235,6 +235,42 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 # -- entry points ---------------------------------------------------------------------
 
 
+class _SmallSteps:
+    """A zip member whose seeks inflate in small steps.
+
+    ``ZipExtFile.seek`` skips ahead by reading up to 16 MiB at a time, and a
+    backward seek starts again from the top the same way: reading ELF headers
+    scattered through a large shared library would hold tens of MB at once.
+    """
+
+    _STEP = 256 * 1024
+
+    def __init__(self, member: Any) -> None:
+        self._member = member
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self._member.read(n)
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 1:
+            offset += self._pos
+        elif whence != 0:
+            raise ValueError("only absolute and relative seeks")
+        if offset < self._pos:
+            self._member.seek(0)
+            self._pos = 0
+        while self._pos < offset:
+            if not self.read(min(self._STEP, offset - self._pos)):
+                break
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
 def verify_layer(
     zip_path: str | Path, target: Target, *, with_layers: Sequence[str | Path] = ()
 ) -> VerifyReport:
@@ -614,7 +650,8 @@ class _Verifier:
 
         def parse(info: zipfile.ZipInfo) -> tuple[ElfInfo | None, BaseException | None]:
             try:
-                with self.zf.open(info) as member:
+                with self.zf.open(info) as raw:
+                    member = _SmallSteps(raw)
                     if not is_elf(member.read(4)):
                         return None, None
                     return read_elf(member, info.file_size, want_symbols=want), None  # type: ignore[arg-type]
