@@ -435,7 +435,7 @@ class IndexClient:
 
 def _absolute(page: ProjectPage, base_url: str) -> ProjectPage:
     """Resolve relative file URLs (some mirrors serve them) against *base_url*."""
-    if all(urlsplit(f.url).scheme for f in page.files):
+    if all(f.url.startswith(("https://", "http://")) for f in page.files):
         return page
     files = tuple(
         f if urlsplit(f.url).scheme else dataclasses.replace(f, url=urljoin(base_url, f.url))
