@@ -452,7 +452,8 @@ def render(doc: dict[str, Any], summary: dict[tuple[str, str], dict[str, Any]]) 
         "anything not in the cache fails instead of being timed.",
         "- **layerbuilder**: `layerbuilder build <reqs> --runtime python3.12 --arch <arch> "
         "-o layer.zip --index-url http://127.0.0.1:PORT/pypi --cache-dir <new empty dir>` "
-        "(verification on, as by default).",
+        "(verification on, as by default; with `-v`, whose phase timings give the table "
+        "above).",
         "- **pip**: the latest pip in a throwaway venv, `pip install --isolated "
         "--no-cache-dir --target <dir>/python/lib/python3.X/site-packages --only-binary=:all: "
         "--python-version 3.X --implementation cp --abi cp3X --platform <every manylinux "
@@ -481,10 +482,19 @@ def render(doc: dict[str, Any], summary: dict[tuple[str, str], dict[str, Any]]) 
         f"{COMMAND} profile prp     # where layerbuilder's time goes",
         "```",
         "",
-        "The first call creates `benchmarks/.cache/venv` (latest pip, uv, matplotlib, "
-        "layerbuilder editable from the work tree) and fills `benchmarks/.cache/index/`. "
-        "Results go to `benchmarks/.cache/results/`; `python3 -m benchmarks report` "
-        "re-renders this page from the latest.",
+        "The first call creates `benchmarks/.cache/venv` (latest pip, uv, matplotlib, and "
+        "layerbuilder installed from `benchmarks/.cache/src`, a snapshot of `HEAD`; "
+        "`--source REV` measures another commit, `--source worktree` uncommitted edits) "
+        "and fills `benchmarks/.cache/index/`. Workload keys for `-w`: "
+        + ", ".join(
+            f"`{w['key']}` ({' '.join(w['requirements'])}"
+            + (f", {w['arch']}" if w["arch"] != "x86_64" else "")
+            + ")"
+            for w in doc["workloads"]
+        )
+        + ". Results go to `benchmarks/.cache/results/`; `python3 -m benchmarks report` "
+        "re-renders this page from the latest."
+        + (f" This run took {doc['elapsed'] / 60:.0f} minutes." if "elapsed" in doc else ""),
         "",
     ]
     return "\n".join(lines)
