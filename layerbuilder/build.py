@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import shutil
+import sys
 import tempfile
 import time
 import zipfile
@@ -154,6 +155,15 @@ def _download_all(
         progress.close()
 
 
+def _status(text: str, show: bool | None) -> None:
+    """One line about a long stage, on a terminal only (like the download progress)."""
+    stream = sys.stderr
+    if show is False or (show is None and not stream.isatty()):
+        return
+    stream.write(text + "\n")
+    stream.flush()
+
+
 def _too_large(report: LayerReport, plan: Plan, paths: Sequence[Path]) -> LayerTooLarge:
     sizes = []
     for pkg, path in zip(plan.packages, paths):
@@ -243,6 +253,7 @@ def build_layer(
             license_info = license_from_metadata(metadata) if metadata else None
 
             started = time.perf_counter()
+            _status(f"writing {out.name} ({len(paths)} wheel(s))", progress)
             report = write_layer(paths, target, out)
             timings["zip"] = time.perf_counter() - started
             try:
@@ -252,6 +263,7 @@ def build_layer(
                     from .verify import verify_layer
 
                     started = time.perf_counter()
+                    _status(f"verifying {out.name} for {target}", progress)
                     verify_layer(report.path, target).raise_for_errors()
                     timings["verify"] = time.perf_counter() - started
             except BaseException:

@@ -148,3 +148,15 @@ def test_package_is_importable_without_boto3() -> None:
     code = "import layerbuilder, layerbuilder.build, sys; print('boto3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_long_stages_are_announced_only_when_asked_or_on_a_terminal(
+    fake_index: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build_layer(["six"], output=tmp_path / "quiet.zip", index_url=INDEX_URL)
+    assert capsys.readouterr().err == ""  # pytest's stderr is not a terminal
+    build_layer(["six"], output=tmp_path / "loud.zip", index_url=INDEX_URL, progress=True)
+    err = capsys.readouterr().err
+    assert "writing loud.zip (1 wheel(s))\n" in err
+    assert "verifying loud.zip for python3.12 on x86_64\n" in err
+    assert "downloading 1 wheel(s)" in err
