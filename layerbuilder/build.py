@@ -35,9 +35,6 @@ __all__ = ["BuildResult", "build_layer", "license_from_metadata"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RUNTIME = "python3.12"
-DEFAULT_ARCH = "x86_64"
-
 
 @dataclass(frozen=True)
 class BuildResult:
@@ -104,7 +101,7 @@ def _target_for(
                 f"--arch {planned.arch}"
             )
         return planned
-    return get_target(runtime or DEFAULT_RUNTIME, arch or DEFAULT_ARCH)
+    return get_target(runtime, arch)
 
 
 def license_from_metadata(metadata: bytes) -> str | None:

@@ -225,7 +225,7 @@ def _resolve(args: argparse.Namespace, reqs: list[str], client: Any) -> Any:
 
     return resolve(
         reqs,
-        get_target(args.runtime or "python3.12", args.arch or "x86_64"),
+        get_target(args.runtime, args.arch),
         client=client,
         no_deps=args.no_deps,
         exclude=args.exclude,
@@ -286,9 +286,7 @@ def _cmd_build(args: argparse.Namespace, out: TextIO) -> int:
             raise BadRequest("give either --lock or requirements, not both")
         from .lock import read_lock
 
-        source = read_lock(
-            args.lock, get_target(args.runtime or "python3.12", args.arch or "x86_64")
-        )
+        source = read_lock(args.lock, get_target(args.runtime, args.arch))
     else:
         source = _requirements(args)
     client = _client(args)
@@ -365,7 +363,7 @@ def _cmd_publish(args: argparse.Namespace, out: TextIO) -> int:
     if not path.is_file():
         raise BadRequest(f"{args.zip!r} is not a file; give the path of a layer zip")
     name = validate_layer_name(args.layer_name)
-    target = get_target(args.runtime or "python3.12", args.arch or "x86_64")
+    target = get_target(args.runtime, args.arch)
     facts = zip_facts(path, target)
     results = publish_layer(
         path,
@@ -396,7 +394,7 @@ def _cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         raise BadRequest(f"{args.zip!r} is not a file; give the path of a layer zip")
     report = verify_layer(
         args.zip,
-        get_target(args.runtime or "python3.12", args.arch or "x86_64"),
+        get_target(args.runtime, args.arch),
         with_layers=args.with_layers,
     )
     if args.json:

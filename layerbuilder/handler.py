@@ -39,13 +39,12 @@ from .errors import BadRequest, InvalidRequirement, LayerBuilderError, http_stat
 from .models import parse_timestamp
 from .naming import default_layer_name, validate_layer_name
 from .plan import Plan
-from .targets import ARCHES, RUNTIMES, Target, get_target
+from .targets import ARCHES, DEFAULT_RUNTIME, RUNTIMES, Target, get_target
 
 __all__ = ["EVENT_KEYS", "Request", "lambda_handler", "parse_event"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RUNTIME = "python3.12"
 
 #: Event key -> (expected JSON type, what it is).  Anything else is refused.
 EVENT_KEYS: Mapping[str, tuple[type, str]] = {

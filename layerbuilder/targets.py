@@ -17,6 +17,8 @@ from .errors import UnknownTarget
 
 __all__ = [
     "ARCHES",
+    "DEFAULT_ARCH",
+    "DEFAULT_RUNTIME",
     "RUNTIMES",
     "Runtime",
     "Target",
@@ -219,7 +221,11 @@ def _tag_priority(target: Target) -> Mapping[Tag, int]:
     return priority
 
 
-def get_target(runtime: str = "python3.12", arch: str = "x86_64") -> Target:
-    """The :class:`Target` for *runtime* and *arch*; :class:`UnknownTarget` if
-    either is not supported."""
-    return Target(runtime, arch)
+DEFAULT_RUNTIME = "python3.12"
+DEFAULT_ARCH = "x86_64"
+
+
+def get_target(runtime: str | None = None, arch: str | None = None) -> Target:
+    """The :class:`Target` for *runtime* and *arch* (``None`` means the default,
+    python3.12 on x86_64); :class:`UnknownTarget` if either is not supported."""
+    return Target(runtime or DEFAULT_RUNTIME, arch or DEFAULT_ARCH)
