@@ -236,7 +236,9 @@ def choose(
     )
     if found:
         return found[0]
-    error, message = _diagnose(page, requirement, target, exclude_newer=exclude_newer, pre=pre)
+    error, message = _diagnose(
+        page, requirement, target, exclude_newer=exclude_newer, pre=pre, found=found
+    )
     raise error(message)
 
 
@@ -479,14 +481,17 @@ def _diagnose(
     *,
     exclude_newer: _dt.datetime | None,
     pre: bool,
+    found: list[Candidate] | None = None,
 ) -> tuple[type[VersionNotFound] | type[NoCompatibleWheel], str]:
-    found = candidates(
-        page,
-        target,
-        requirement.specifier,
-        prereleases=True if pre else None,
-        exclude_newer=exclude_newer,
-    )
+    """*found*: the requirement's candidates when the caller has them already."""
+    if found is None:
+        found = candidates(
+            page,
+            target,
+            requirement.specifier,
+            prereleases=True if pre else None,
+            exclude_newer=exclude_newer,
+        )
     if found:
         best = found[0]
         return NoCompatibleWheel, (
