@@ -34,6 +34,7 @@ from layerbuilder.index import (
     default_cache_dir,
     default_index_url,
 )
+from layerbuilder.models import parse_json_api, parse_simple_json
 from layerbuilder.remotezip import find_metadata_member
 from layerbuilder.simple_html import parse_simple_html
 
@@ -245,6 +246,92 @@ def test_a_body_that_is_not_json_is_index_unavailable() -> None:
         rsps.add(responses.GET, f"{INDEX_URL}/six/json", body="<html>captive portal</html>")
         with pytest.raises(IndexUnavailable, match="does not parse"):
             IndexClient(INDEX_URL).get_project("six")
+
+
+def test_a_document_of_the_wrong_shape_names_the_field() -> None:
+    doc = json.loads((FIXTURES / "index" / "six.json").read_text())
+    doc["info"]["name"] = 6
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, f"{INDEX_URL}/six/json", json=doc)
+        with pytest.raises(IndexUnavailable) as caught:
+            IndexClient(INDEX_URL).get_project("six")
+    message = str(caught.value)
+    assert f"GET {INDEX_URL}/six/json answered with a document that does not parse" in message
+    assert "Expected `str`, got `int` - at `$.info.name`" in message
+    assert "is 'https://index.test/pypi' really a package index?" in message
+
+
+def test_file_entries_of_odd_types_are_read_leniently() -> None:
+    """Indexes differ in the optional fields: a size that is not a number, a
+    ``core-metadata`` that is a bare ``true``, a string ``yanked``, unknown keys."""
+    doc = {
+        "info": {"name": "Six", "summary": "ignored", "extra": [1, {"a": None}]},
+        "releases": {
+            "1.0": [
+                {
+                    "filename": "six-1.0-py2.py3-none-any.whl",
+                    "url": "https://files.test/six-1.0-py2.py3-none-any.whl",
+                    "digests": {"sha256": "ab" * 32, "md5": "00"},
+                    "size": "12",
+                    "requires_python": None,
+                    "yanked": "broken",
+                    "core-metadata": True,
+                    "upload_time_iso_8601": "2020-01-02T03:04:05.123456Z",
+                    "new_field_from_the_future": {"x": 1},
+                }
+            ]
+        },
+    }
+    from_bytes = parse_json_api(json.dumps(doc).encode())
+    assert from_bytes == parse_json_api(doc)
+    (f,) = from_bytes.files
+    assert from_bytes.name == "six"
+    assert (f.filename, f.sha256, f.size, f.requires_python) == (
+        "six-1.0-py2.py3-none-any.whl",
+        "ab" * 32,
+        None,
+        None,
+    )
+    assert (f.yanked, f.yanked_reason, f.has_metadata, f.metadata_sha256) == (
+        True,
+        "broken",
+        True,
+        None,
+    )
+    assert f.upload_time is not None
+    assert f.upload_time.isoformat() == "2020-01-02T03:04:05.123456+00:00"
+
+
+def test_simple_json_hashes_and_pep700_fields() -> None:
+    doc = {
+        "meta": {"api-version": "1.1"},
+        "name": "six",
+        "versions": ["1.0"],
+        "files": [
+            {
+                "filename": "six-1.0-py2.py3-none-any.whl",
+                "url": "../../packages/six-1.0-py2.py3-none-any.whl",
+                "hashes": {"sha256": "cd" * 32},
+                "requires-python": ">=3.8",
+                "core-metadata": {"sha256": "ef" * 32},
+                "upload-time": "2021-05-06T07:08:09Z",
+                "size": 345,
+                "yanked": False,
+            }
+        ],
+    }
+    page = parse_simple_json(json.dumps(doc).encode(), "https://index.test/simple/six/")
+    assert page == parse_simple_json(doc, "https://index.test/simple/six/")
+    (f,) = page.files
+    assert f.url == "https://index.test/packages/six-1.0-py2.py3-none-any.whl"
+    assert (f.sha256, f.size, f.requires_python, f.metadata_sha256) == (
+        "cd" * 32,
+        345,
+        ">=3.8",
+        "ef" * 32,
+    )
+    assert f.upload_time is not None and f.upload_time.year == 2021
+    assert page.versions == ("1.0",)
 
 
 # -- pages -------------------------------------------------------------------------------
