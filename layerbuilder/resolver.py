@@ -24,13 +24,14 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import functools
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import resolvelib
 from packaging.markers import Marker
@@ -62,6 +63,9 @@ __all__ = ["resolve"]
 # pip's limit on resolution rounds before it gives up
 MAX_ROUNDS = 200_000
 PYTHON_IDENTIFIER = "<Python from Requires-Python>"
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # -- requirements and candidates as resolvelib sees them ---------------------------------
 
@@ -214,9 +218,16 @@ def _parse_metadata(data: bytes, cand: _Base) -> _Metadata:
 # -- fetching --------------------------------------------------------------------
 
 
-def _after(then: Callable[[ProjectPage], None], fut: Future[ProjectPage]) -> None:
-    if not fut.cancelled() and fut.exception() is None:
+def _after(then: Callable[[_T], None], fut: Future[_T]) -> None:
+    """Run *then* on a look-ahead's result.  Looking ahead is only ever an
+    optimisation: a failure here (a missing project, a pool already shut down) is
+    left for the resolver to meet, and explain, on its own path."""
+    if fut.cancelled() or fut.exception() is not None:
+        return
+    try:
         then(fut.result())
+    except Exception as exc:
+        log.debug("look-ahead stopped: %s: %s", type(exc).__name__, exc)
 
 
 def _pinned_version(specifier: SpecifierSet) -> str | None:
@@ -299,8 +310,14 @@ class _Fetcher:
                 self._metadata[cand.file.url] = fut
             return fut
 
-    def prefetch_metadata(self, cand: Candidate) -> None:
-        self._metadata_future(cand)
+    def prefetch_metadata(
+        self, cand: Candidate, then: Callable[[bytes], None] | None = None
+    ) -> None:
+        """Start fetching *cand*'s metadata; *then(data)* runs in the worker once it
+        arrives (used to look ahead at its dependencies)."""
+        fut = self._metadata_future(cand)
+        if then is not None:
+            fut.add_done_callback(functools.partial(_after, then))
 
     def metadata(self, cand: Candidate) -> bytes:
         return self._metadata_future(cand).result()
@@ -340,7 +357,10 @@ class _Provider(resolvelib.AbstractProvider[_Req, _Cand, str]):
         self._usable_pages: dict[str, tuple[ProjectPage, ProjectPage]] = {}
         self._bases: dict[tuple[str, str], _Base] = {}
         self._extras: dict[tuple[_Base, frozenset[str]], _Extras] = {}
-        self._meta: dict[_Base, _Metadata] = {}
+        # parsed metadata by wheel URL, shared by the look-ahead and the resolver
+        self._parsed: dict[str, _Metadata] = {}
+        self._ahead: set[tuple[str, str, frozenset[str]]] = set()
+        self._ahead_lock = threading.Lock()
         self._conflict_counts: defaultdict[str, int] = defaultdict(int)
         self._conflict_promoted: set[str] = set()
         self.not_found: dict[str, ProjectNotFound] = {}
@@ -556,30 +576,75 @@ class _Provider(resolvelib.AbstractProvider[_Req, _Cand, str]):
             deps += self._requirements(candidate, frozenset())
         for d in deps:
             self.why[d.identifier].append((candidate, d))
-            # fetch every newly named project at once, and the metadata of
-            # its likely pick as soon as its document arrives
-            if isinstance(d, _Spec):
-                pin = _pinned_version(d.specifier)
-                if pin is not None:
-                    self._fetch.prefetch_release(d.name, pin, self._then_metadata(d.specifier))
-                else:
-                    self._fetch.prefetch([d.name], then=self._then_metadata(d.specifier))
+            if isinstance(d, _Spec):  # usually already under way (see look_ahead)
+                self.look_ahead(d.name, d.specifier, d.extras)
         return deps
 
-    def _then_metadata(self, specifier: SpecifierSet) -> Callable[[ProjectPage], None]:
-        def fetch(page: ProjectPage) -> None:
-            found = self.select(page, specifier)
-            if found:
-                self._fetch.prefetch_metadata(found[0])
+    # -- looking ahead ---------------------------------------------------------------
 
-        return fetch
+    def look_ahead(self, name: str, specifier: SpecifierSet, extras: frozenset[str]) -> None:
+        """Fetch ahead what resolving *name* will most likely need: its document,
+        then the metadata of its likely pick, then, from that metadata, the same for
+        each of its dependencies on the target, and so on down the closure.
+
+        The resolver works one project at a time; without this it would wait for
+        one round trip per level of the dependency tree.  With it, the whole
+        closure is fetched concurrently from the first answer on, and the resolver
+        finds its documents and metadata ready (or in flight).  It only ever
+        fetches: the resolver still decides, and a guess that backtracking
+        overturns costs a fetch and nothing else.
+        """
+        key = (name, str(specifier), extras)
+        with self._ahead_lock:
+            if key in self._ahead:
+                return
+            self._ahead.add(key)
+        then = functools.partial(self._ahead_page, specifier, extras)
+        pin = _pinned_version(specifier)
+        if pin is not None:
+            self._fetch.prefetch_release(name, pin, then)
+        else:
+            self._fetch.prefetch([name], then=then)
+
+    def _ahead_page(
+        self, specifier: SpecifierSet, extras: frozenset[str], page: ProjectPage
+    ) -> None:
+        found = self.select(page, specifier)
+        if found:
+            pick = found[0]
+            self._fetch.prefetch_metadata(
+                pick, then=functools.partial(self._ahead_metadata, pick, extras)
+            )
+
+    def _ahead_metadata(self, pick: Candidate, extras: frozenset[str], data: bytes) -> None:
+        if self._no_deps:
+            return
+        meta = self._metadata_of(pick, data)
+        if meta.problem is not None:
+            return
+        active = extras & meta.provides_extra
+        for r in meta.requires_dist:
+            if self.marker_ok(r.marker, ()) or (active and self.marker_ok(r.marker, active)):
+                name = canonicalize_name(r.name)
+                if name not in self._exclude:
+                    wanted = frozenset(canonicalize_name(e) for e in r.extras)
+                    self.look_ahead(name, r.specifier, wanted)
 
     # -- metadata ----------------------------------------------------------------------
 
     def metadata(self, base: _Base) -> _Metadata:
-        meta = self._meta.get(base)
+        meta = self._parsed.get(base.selected.file.url)
         if meta is None:
-            meta = self._meta[base] = _parse_metadata(self._fetch.metadata(base.selected), base)
+            meta = self._metadata_of(base.selected, self._fetch.metadata(base.selected))
+        return meta
+
+    def _metadata_of(self, cand: Candidate, data: bytes) -> _Metadata:
+        """*cand*'s parsed metadata, parsed once whichever thread asks first."""
+        url = cand.file.url
+        meta = self._parsed.get(url)
+        if meta is None:
+            parsed = _parse_metadata(data, _Base(cand.name, cand.version, cand))
+            meta = self._parsed.setdefault(url, parsed)
         return meta
 
     def marker_ok(self, marker: Marker | None, extras: Iterable[str]) -> bool:
@@ -810,16 +875,16 @@ def resolve(
         roots.sort(key=lambda q: isinstance(q, _Spec) and bool(q.extras))
         for q in roots:
             provider.why[q.identifier].append((None, q))
-        wanted: dict[str, SpecifierSet] = {}
+        wanted: dict[str, tuple[SpecifierSet, frozenset[str]]] = {}
         for q in roots:
             if isinstance(q, _Spec):
-                wanted[q.name] = wanted.get(q.name, SpecifierSet()) & q.specifier
-        for project, specifier in wanted.items():
-            pin = _pinned_version(specifier)
-            if pin is not None:
-                fetcher.prefetch_release(project, pin)
-            else:
-                fetcher.prefetch([project])
+                spec, extras = wanted.get(q.name, (SpecifierSet(), frozenset()))
+                wanted[q.name] = (spec & q.specifier, extras | q.extras)
+        for project, (specifier, extras) in wanted.items():
+            constraint = constraints.get(project)
+            if constraint is not None:
+                specifier &= constraint.specifier
+            provider.look_ahead(project, specifier, extras)
         engine: Any = resolvelib.Resolver(provider, resolvelib.BaseReporter())
         try:
             result = engine.resolve(roots, max_rounds=MAX_ROUNDS)

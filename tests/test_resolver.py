@@ -495,3 +495,67 @@ def test_dependency_pages_are_fetched_together() -> None:
     plan = mem_resolve(index, ["root"])
     assert set(pins(plan)) == {"root", *deps}
     assert sorted(index.pages) == sorted(["root", *deps])  # each page once
+
+
+class _Gated(_Memory):
+    """``slow``'s metadata is held back until ``d``'s page has been asked for."""
+
+    def __init__(self, projects: dict[str, dict[str, Sequence[str]]]) -> None:
+        super().__init__(projects)
+        self.d_asked = threading.Event()
+        self.d_before_slow: bool | None = None
+
+    def get_project(self, name: str) -> ProjectPage:
+        if canonicalize_name(name) == "d":
+            self.d_asked.set()
+        return super().get_project(name)
+
+    def get_metadata(self, file: DistFile) -> bytes:
+        if file.project == "slow":
+            self.d_before_slow = self.d_asked.wait(timeout=10)
+        return super().get_metadata(file)
+
+
+def test_look_ahead_fetches_down_the_closure_while_the_resolver_waits() -> None:
+    # The resolver pins `slow` first and waits for its metadata, which is only
+    # served once d's page has been asked for.  d sits three levels down a->b->c->d:
+    # only the look-ahead, walking the metadata of likely picks, asks for it then.
+    index = _Gated(
+        {
+            "slow": {"1.0": []},
+            "a": {"1.0": ["b"]},
+            "b": {"2.0": ["c>=1"], "1.0": []},
+            "c": {"1.0": ['d; python_version >= "3.12"', 'never; python_version < "3.0"']},
+            "d": {"1.0": []},
+        }
+    )
+    plan = mem_resolve(index, ["slow", "a"])
+    assert pins(plan) == {"slow": "1.0", "a": "1.0", "b": "2.0", "c": "1.0", "d": "1.0"}
+    assert index.d_before_slow is True
+    # markers are the target's in the look-ahead too: `never` is not fetched
+    assert sorted(index.pages) == ["a", "b", "c", "d", "slow"]
+
+
+def test_look_ahead_skips_excluded_projects_and_markers_of_other_targets() -> None:
+    index = _Memory(
+        {
+            "app": {"1.0": ["boto3", 'uvloop; python_version < "3.10"', "lib"]},
+            "boto3": {"1.0": ["botocore"]},
+            "botocore": {"1.0": []},
+            "uvloop": {"1.0": []},
+            "lib": {"1.0": []},
+        }
+    )
+    plan = mem_resolve(index, ["app"], exclude=["boto3"])
+    assert pins(plan) == {"app": "1.0", "lib": "1.0"}
+    assert sorted(index.pages) == ["app", "lib"]
+    assert sorted(index.metadata) == ["app-1.0-py3-none-any.whl", "lib-1.0-py3-none-any.whl"]
+
+
+def test_a_failed_look_ahead_is_left_to_the_resolver(caplog: pytest.LogCaptureFixture) -> None:
+    index = _Memory({"top": {"1.0": ["mid"]}, "mid": {"1.0": ["ghost>=1"]}})
+    with caplog.at_level("DEBUG"), pytest.raises(ProjectNotFound) as err:
+        mem_resolve(index, ["top"])
+    assert str(err.value).startswith("mid 1.0 requires ghost>=1 (via you asked for top")
+    # nothing escaped from a worker's callback (concurrent.futures would log it)
+    assert [r.getMessage() for r in caplog.records if r.name == "concurrent.futures"] == []
