@@ -15,7 +15,6 @@ timeouts, 5xx after retries, 403, a body that does not parse) is
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -31,7 +30,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
@@ -353,10 +352,10 @@ class IndexClient:
             )
         try:
             if not self.simple:
-                return _absolute(parse_json_api(body), final_url)
+                return parse_json_api(body, final_url)
             mime = content_type.split(";", 1)[0].strip().lower()
             if mime == _SIMPLE_JSON or mime.endswith("+json") or mime == "application/json":
-                return _absolute(parse_simple_json(body, final_url), final_url)
+                return parse_simple_json(body, final_url)
             return parse_simple_html(body.decode("utf-8", "replace"), final_url, canonical)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise IndexUnavailable(
@@ -385,7 +384,7 @@ class IndexClient:
         if status != 200:
             return None
         try:
-            page = _absolute(parse_json_api(body), final_url)
+            page = parse_json_api(body, final_url)
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
         with self._lock:
@@ -448,14 +447,3 @@ class IndexClient:
         return read_wheel_metadata(
             fetch, file.url, file.filename, size=file.size, sha256=file.sha256
         )
-
-
-def _absolute(page: ProjectPage, base_url: str) -> ProjectPage:
-    """Resolve relative file URLs (some mirrors serve them) against *base_url*."""
-    if all(f.url.startswith(("https://", "http://")) for f in page.files):
-        return page
-    files = tuple(
-        f if urlsplit(f.url).scheme else dataclasses.replace(f, url=urljoin(base_url, f.url))
-        for f in page.files
-    )
-    return dataclasses.replace(page, files=files)

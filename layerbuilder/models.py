@@ -8,9 +8,10 @@ to which one the index speaks.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, TypeVar
+from typing import Any, Optional, TypeVar, overload
+from urllib.parse import urljoin
 
 import msgspec
 from packaging.tags import Tag
@@ -24,7 +25,9 @@ from packaging.version import InvalidVersion, Version
 
 __all__ = [
     "DistFile",
+    "FileList",
     "ProjectPage",
+    "filename_platforms",
     "parse_json_api",
     "parse_simple_json",
     "parse_timestamp",
@@ -102,9 +105,7 @@ class DistFile:
     def platforms(self) -> frozenset[str]:
         """The platform tags of a wheel's filename, read cheaply without parsing
         the rest (empty for other files): a quick first filter."""
-        if not self.is_wheel:
-            return frozenset()
-        return frozenset(self.filename[:-4].rsplit("-", 1)[-1].split("."))
+        return filename_platforms(self.filename)
 
     @property
     def is_wheel(self) -> bool:
@@ -119,18 +120,34 @@ class DistFile:
         return self.url + ".metadata"
 
 
+def filename_platforms(filename: str) -> frozenset[str]:
+    """The platform tags in a wheel's *filename* (empty for other files), read
+    without parsing the rest of the name."""
+    if not filename.endswith(".whl"):
+        return frozenset()
+    return frozenset(filename[:-4].rsplit("-", 1)[-1].split("."))
+
+
 @dataclass(frozen=True)
 class ProjectPage:
     """Every file the index lists for one project."""
 
     name: NormalizedName
-    files: tuple[DistFile, ...]
+    # A tuple, or a FileList from the parsers: equal either way.
+    files: Sequence[DistFile]
     # Every version the index knows, including those with no files.
     versions: tuple[str, ...] = ()
 
     @property
     def wheels(self) -> tuple[DistFile, ...]:
         return tuple(f for f in self.files if f.is_wheel and f.version is not None)
+
+    def for_platforms(self, platforms: frozenset[str]) -> tuple[DistFile, ...]:
+        """The wheels whose filename names one of *platforms*, in page order.
+        On a parsed page only these become :class:`DistFile` values."""
+        if isinstance(self.files, FileList):
+            return self.files.for_platforms(platforms)
+        return tuple(f for f in self.files if not f.platforms.isdisjoint(platforms))
 
 
 def _yank(value: Any) -> tuple[bool, str | None]:
@@ -230,7 +247,14 @@ def _core_metadata(entry: _WireFile) -> tuple[bool, str | None]:
     return False, None
 
 
-def _file(project: NormalizedName, entry: _WireFile, url: str, sha256: Any) -> DistFile:
+def _file(project: NormalizedName, entry: _WireFile, base_url: str) -> DistFile:
+    if entry.digests is not None:  # JSON API
+        sha256 = entry.digests.sha256
+    else:  # PEP 691
+        sha256 = entry.hashes.get("sha256") if isinstance(entry.hashes, Mapping) else None
+    url = entry.url
+    if base_url and not url.startswith(("https://", "http://")):
+        url = urljoin(base_url, url)
     yanked, reason = _yank(entry.yanked)
     if reason is None and isinstance(entry.yanked_reason, str):
         reason = entry.yanked_reason or None
@@ -253,21 +277,78 @@ def _file(project: NormalizedName, entry: _WireFile, url: str, sha256: Any) -> D
     )
 
 
-def parse_json_api(data: bytes | str | Mapping[str, Any]) -> ProjectPage:
-    """Parse a ``/pypi/<name>/json`` document (its bytes, or already decoded)."""
+class FileList(Sequence[DistFile]):
+    """A parsed page's files, each made a :class:`DistFile` on first use.
+
+    Project pages list thousands of files (numpy's 4,415, pydantic-core's 15,057),
+    and a resolution looks at the few wheels the target can load:
+    :meth:`for_platforms` picks those by filename alone, so the rest stay compact
+    decoded entries.  Equal to the tuple of its files; safe to share between
+    threads (two threads may make the same file; the values are equal).
+    """
+
+    __slots__ = ("_base_url", "_entries", "_made", "_project")
+
+    def __init__(self, project: NormalizedName, entries: list[_WireFile], base_url: str) -> None:
+        self._project = project
+        self._entries = entries
+        self._base_url = base_url
+        self._made: list[DistFile | None] = [None] * len(entries)
+
+    def _get(self, i: int) -> DistFile:
+        made = self._made[i]
+        if made is None:
+            made = self._made[i] = _file(self._project, self._entries[i], self._base_url)
+        return made
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @overload
+    def __getitem__(self, index: int) -> DistFile: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[DistFile, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> DistFile | tuple[DistFile, ...]:
+        if isinstance(index, slice):
+            return tuple(self._get(i) for i in range(*index.indices(len(self._entries))))
+        return self._get(range(len(self._entries))[index])
+
+    def __iter__(self) -> Iterator[DistFile]:
+        return (self._get(i) for i in range(len(self._entries)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (FileList, tuple)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"FileList({self._project!r}, {len(self._entries)} files)"
+
+    def for_platforms(self, platforms: frozenset[str]) -> tuple[DistFile, ...]:
+        return tuple(
+            self._get(i)
+            for i, entry in enumerate(self._entries)
+            if not filename_platforms(entry.filename).isdisjoint(platforms)
+        )
+
+
+def parse_json_api(data: bytes | str | Mapping[str, Any], base_url: str = "") -> ProjectPage:
+    """Parse a ``/pypi/<name>/json`` document (its bytes, or already decoded).
+
+    Relative file URLs (some mirrors serve them) are resolved against *base_url*.
+    """
     doc = _decode(data, _ApiDocument)
     name = canonicalize_name(doc.info.name)
-    files: list[DistFile] = []
     releases = doc.releases or {}
-    for entries in releases.values():
-        for entry in entries:
-            sha = entry.digests.sha256 if entry.digests is not None else None
-            files.append(_file(name, entry, entry.url, sha))
+    entries = [entry for files in releases.values() for entry in files]
     if not releases:  # a version-specific document carries only "urls"
-        for entry in doc.urls or ():
-            sha = entry.digests.sha256 if entry.digests is not None else None
-            files.append(_file(name, entry, entry.url, sha))
-    return ProjectPage(name=name, files=tuple(files), versions=tuple(releases))
+        entries = list(doc.urls or ())
+    return ProjectPage(name=name, files=FileList(name, entries, base_url), versions=tuple(releases))
 
 
 def parse_simple_json(data: bytes | str | Mapping[str, Any], base_url: str = "") -> ProjectPage:
@@ -276,17 +357,7 @@ def parse_simple_json(data: bytes | str | Mapping[str, Any], base_url: str = "")
 
     Relative file URLs are resolved against *base_url*.
     """
-    from urllib.parse import urljoin
-
     doc = _decode(data, _SimpleDocument)
     name = canonicalize_name(doc.name)
-    files = tuple(
-        _file(
-            name,
-            entry,
-            urljoin(base_url, entry.url),
-            entry.hashes.get("sha256") if isinstance(entry.hashes, Mapping) else None,
-        )
-        for entry in doc.files or ()
-    )
+    files = FileList(name, list(doc.files or ()), base_url)
     return ProjectPage(name=name, files=files, versions=tuple(doc.versions or ()))

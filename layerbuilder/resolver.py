@@ -377,9 +377,7 @@ class _Provider(resolvelib.AbstractProvider[_Req, _Cand, str]):
         if usable is None or usable[0] is not page:
             # the platform test reads the filename cheaply; only survivors are parsed
             files = tuple(
-                f
-                for f in page.files
-                if not f.platforms.isdisjoint(self._platforms) and not f.tags.isdisjoint(self._tags)
+                f for f in page.for_platforms(self._platforms) if not f.tags.isdisjoint(self._tags)
             )
             usable = self._usable_pages[page.name] = (page, replace(page, files=files))
         return usable[1]

@@ -34,7 +34,7 @@ from layerbuilder.index import (
     default_cache_dir,
     default_index_url,
 )
-from layerbuilder.models import parse_json_api, parse_simple_json
+from layerbuilder.models import FileList, parse_json_api, parse_simple_json
 from layerbuilder.remotezip import find_metadata_member
 from layerbuilder.simple_html import parse_simple_html
 
@@ -709,3 +709,24 @@ def test_get_release_reads_the_per_release_document(fake_index: Any) -> None:
 def test_get_release_is_none_on_a_simple_index(fake_index: Any) -> None:
     assert IndexClient(SIMPLE_URL).get_release("numpy", "2.0.2") is None
     assert len(fake_index.calls) == 0
+
+
+def test_parsed_pages_make_files_on_first_use() -> None:
+    body = (FIXTURES / "index" / "markupsafe.json").read_bytes()
+    page = parse_json_api(body, "https://index.test/pypi/markupsafe/json")
+    assert isinstance(page.files, FileList)
+    eager = tuple(page.files)  # every file, as a tuple equals it
+    assert page.files == eager and page == dataclasses.replace(page, files=eager)
+    assert page.files[0] is eager[0] and page.files[-1] is eager[-1]
+    assert page.files[1:3] == eager[1:3]
+    fresh = parse_json_api(body, "https://index.test/pypi/markupsafe/json")
+    wanted = frozenset({"manylinux_2_17_aarch64", "any"})
+    picked = fresh.for_platforms(wanted)
+    expected = tuple(f for f in eager if not f.platforms.isdisjoint(wanted))
+    assert picked == expected and picked
+    assert {f.filename for f in picked} == {
+        f.filename for f in eager if "manylinux_2_17_aarch64" in f.filename
+    }
+    # only the picked files were made
+    made = [f for f in fresh.files._made if f is not None]  # type: ignore[attr-defined]
+    assert [f.filename for f in made] == [f.filename for f in picked]
