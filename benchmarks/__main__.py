@@ -137,7 +137,10 @@ def _reexec_in_venv(source: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "all"
-    _reexec_in_venv(getattr(args, "source", None))
+    # serve and report measure nothing: they neither take the lock nor replace the
+    # snapshot another command may be measuring
+    measures = command in ("all", "run", "fill", "profile")
+    _reexec_in_venv(getattr(args, "source", None) if measures else None)
 
     from . import runner, tools, workloads
 
