@@ -39,7 +39,14 @@ from requests.adapters import HTTPAdapter
 
 from . import __version__
 from .errors import IndexUnavailable, IntegrityError, InvalidRequirement, ProjectNotFound
-from .models import DistFile, ProjectPage, parse_json_api, parse_simple_json
+from .models import (
+    DistFile,
+    Keep,
+    ProjectPage,
+    filename_platforms,
+    parse_json_api,
+    parse_simple_json,
+)
 from .remotezip import read_wheel_metadata
 from .simple_html import parse_simple_html
 
@@ -79,6 +86,13 @@ def _read_body(response: requests.Response) -> bytes:
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise requests.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
     return data if isinstance(data, bytes) else b""
+
+
+def _platform_filter(platforms: frozenset[str]) -> Keep:
+    def keep(filename: str) -> bool:
+        return not filename_platforms(filename).isdisjoint(platforms)
+
+    return keep
 
 
 def default_index_url() -> str:
@@ -135,8 +149,9 @@ class _DiskCache:
 
     def load(self, key: str) -> tuple[dict[str, Any], bytes] | None:
         try:
-            raw = self._path(key).read_bytes()
-            head, _, body = raw.partition(b"\n")
+            with self._path(key).open("rb") as f:  # the body is read once, not sliced
+                head = f.readline()
+                body = f.read()
             meta = json.loads(head)
             if (
                 not isinstance(meta, dict)
@@ -163,7 +178,8 @@ class _DiskCache:
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as out:
-                    out.write(json.dumps(meta, sort_keys=True).encode() + b"\n" + body)
+                    out.write(json.dumps(meta, sort_keys=True).encode() + b"\n")
+                    out.write(body)  # not concatenated: no second copy of a large body
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
@@ -314,28 +330,36 @@ class IndexClient:
             return f"{self.index_url}/{canonical}/"
         return f"{self.index_url}/{canonical}/json"
 
-    def get_project(self, name: str) -> ProjectPage:
-        """Every file the index lists for *name* (any spelling of it)."""
+    def get_project(self, name: str, *, platforms: frozenset[str] | None = None) -> ProjectPage:
+        """Every file the index lists for *name* (any spelling of it).
+
+        With *platforms*, only the wheels whose platform tag is one of them (add
+        ``"any"`` for pure wheels): the rest are never parsed, so a page's cost in
+        time and memory follows what the target can use, not the project's history.
+        Such a page says ``complete=False``; the document is fetched once either way.
+        """
         if not _VALID_NAME.match(name):
             raise InvalidRequirement(
                 f"{name!r} is not a valid project name: names are letters, digits, "
                 "'.', '-' and '_', starting and ending with a letter or digit."
             )
         canonical = canonicalize_name(name)
+        key = canonical if platforms is None else f"{canonical} {' '.join(sorted(platforms))}"
         with self._lock:
-            page = self._pages.get(canonical)
+            page = self._pages.get(key) or self._pages.get(canonical)
             if page is not None:
                 return page
-            lock = self._locks.setdefault(canonical, threading.Lock())
+            lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            page = self._pages.get(canonical)
+            page = self._pages.get(key)
             if page is None:
-                page = self._load(name, canonical)
+                keep = None if platforms is None else _platform_filter(platforms)
+                page = self._load(name, canonical, keep)
                 with self._lock:
-                    self._pages[canonical] = page
+                    self._pages[key] = page
         return page
 
-    def _load(self, name: str, canonical: str) -> ProjectPage:
+    def _load(self, name: str, canonical: str, keep: Keep | None = None) -> ProjectPage:
         url = self.project_url(canonical)
         body, final_url, content_type, status = self._fetch_page(
             url, SIMPLE_ACCEPT if self.simple else "application/json"
@@ -352,10 +376,10 @@ class IndexClient:
             )
         try:
             if not self.simple:
-                return parse_json_api(body, final_url)
+                return parse_json_api(body, final_url, keep)
             mime = content_type.split(";", 1)[0].strip().lower()
             if mime == _SIMPLE_JSON or mime.endswith("+json") or mime == "application/json":
-                return parse_simple_json(body, final_url)
+                return parse_simple_json(body, final_url, keep)
             return parse_simple_html(body.decode("utf-8", "replace"), final_url, canonical)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise IndexUnavailable(

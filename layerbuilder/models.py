@@ -8,7 +8,7 @@ to which one the index speaks.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional, TypeVar, overload
 from urllib.parse import urljoin
@@ -26,6 +26,7 @@ from packaging.version import InvalidVersion, Version
 __all__ = [
     "DistFile",
     "FileList",
+    "Keep",
     "ProjectPage",
     "filename_platforms",
     "parse_json_api",
@@ -137,6 +138,9 @@ class ProjectPage:
     files: Sequence[DistFile]
     # Every version the index knows, including those with no files.
     versions: tuple[str, ...] = ()
+    # False when a filter left files out (see parse_json_api's *keep*): ask the
+    # index again before explaining what it does not offer.
+    complete: bool = True
 
     @property
     def wheels(self) -> tuple[DistFile, ...]:
@@ -215,8 +219,34 @@ class _SimpleDocument(msgspec.Struct, frozen=True):
     versions: Optional[list[str]] = None  # noqa: UP045
 
 
+# The same documents with each file entry left undecoded (a zero-copy view of the
+# body), for parsing with a filter: an entry is decoded whole only if its filename
+# passes, so a page of thousands of files never exists decoded all at once.
+class _FileName(msgspec.Struct, frozen=True):
+    filename: str
+
+
+class _RawApiDocument(msgspec.Struct, frozen=True):
+    info: _Info
+    releases: Optional[dict[str, list[msgspec.Raw]]] = None  # noqa: UP045
+    urls: Optional[list[msgspec.Raw]] = None  # noqa: UP045
+
+
+class _RawSimpleDocument(msgspec.Struct, frozen=True):
+    name: str
+    files: Optional[list[msgspec.Raw]] = None  # noqa: UP045
+    versions: Optional[list[str]] = None  # noqa: UP045
+
+
 _API_DECODER = msgspec.json.Decoder(_ApiDocument)
 _SIMPLE_DECODER = msgspec.json.Decoder(_SimpleDocument)
+_RAW_API_DECODER = msgspec.json.Decoder(_RawApiDocument)
+_RAW_SIMPLE_DECODER = msgspec.json.Decoder(_RawSimpleDocument)
+_FILE_DECODER = msgspec.json.Decoder(_WireFile)
+_NAME_DECODER = msgspec.json.Decoder(_FileName)
+
+Keep = Callable[[str], bool]
+"""A filter on file names: parse only the files it keeps."""
 
 _Doc = TypeVar("_Doc", _ApiDocument, _SimpleDocument)
 
@@ -337,27 +367,72 @@ class FileList(Sequence[DistFile]):
         )
 
 
-def parse_json_api(data: bytes | str | Mapping[str, Any], base_url: str = "") -> ProjectPage:
+def _kept(raws: Iterable[msgspec.Raw], keep: Keep) -> list[_WireFile]:
+    return [_FILE_DECODER.decode(r) for r in raws if keep(_NAME_DECODER.decode(r).filename)]
+
+
+def _is_text(data: object) -> bool:
+    return isinstance(data, (bytes, bytearray, memoryview, str))
+
+
+def parse_json_api(
+    data: bytes | str | Mapping[str, Any], base_url: str = "", keep: Keep | None = None
+) -> ProjectPage:
     """Parse a ``/pypi/<name>/json`` document (its bytes, or already decoded).
 
     Relative file URLs (some mirrors serve them) are resolved against *base_url*.
+    With *keep*, only the files whose name it keeps are parsed and listed, and the
+    page says so (``complete=False``).
     """
-    doc = _decode(data, _ApiDocument)
-    name = canonicalize_name(doc.info.name)
-    releases = doc.releases or {}
-    entries = [entry for files in releases.values() for entry in files]
-    if not releases:  # a version-specific document carries only "urls"
-        entries = list(doc.urls or ())
-    return ProjectPage(name=name, files=FileList(name, entries, base_url), versions=tuple(releases))
+    entries: list[_WireFile]
+    if keep is not None and _is_text(data):
+        raw = _RAW_API_DECODER.decode(data)  # type: ignore[arg-type]
+        name, raw_releases = raw.info.name, raw.releases or {}
+        versions = tuple(raw_releases)
+        entries = [e for files in raw_releases.values() for e in _kept(files, keep)]
+        if not raw_releases:  # a version-specific document carries only "urls"
+            entries = _kept(raw.urls or (), keep)
+    else:
+        doc = _decode(data, _ApiDocument)
+        name, releases = doc.info.name, doc.releases or {}
+        versions = tuple(releases)
+        entries = [entry for files in releases.values() for entry in files]
+        if not releases:
+            entries = list(doc.urls or ())
+        if keep is not None:
+            entries = [e for e in entries if keep(e.filename)]
+    project = canonicalize_name(name)
+    return ProjectPage(
+        name=project,
+        files=FileList(project, entries, base_url),
+        versions=versions,
+        complete=keep is None,
+    )
 
 
-def parse_simple_json(data: bytes | str | Mapping[str, Any], base_url: str = "") -> ProjectPage:
+def parse_simple_json(
+    data: bytes | str | Mapping[str, Any], base_url: str = "", keep: Keep | None = None
+) -> ProjectPage:
     """Parse a PEP 691 ``application/vnd.pypi.simple.v1+json`` project page (its
     bytes, or already decoded).
 
-    Relative file URLs are resolved against *base_url*.
+    Relative file URLs are resolved against *base_url*; *keep* as for
+    :func:`parse_json_api`.
     """
-    doc = _decode(data, _SimpleDocument)
-    name = canonicalize_name(doc.name)
-    files = FileList(name, list(doc.files or ()), base_url)
-    return ProjectPage(name=name, files=files, versions=tuple(doc.versions or ()))
+    if keep is not None and _is_text(data):
+        raw = _RAW_SIMPLE_DECODER.decode(data)  # type: ignore[arg-type]
+        name, versions = raw.name, raw.versions
+        entries = _kept(raw.files or (), keep)
+    else:
+        doc = _decode(data, _SimpleDocument)
+        name, versions = doc.name, doc.versions
+        entries = list(doc.files or ())
+        if keep is not None:
+            entries = [e for e in entries if keep(e.filename)]
+    project = canonicalize_name(name)
+    return ProjectPage(
+        name=project,
+        files=FileList(project, entries, base_url),
+        versions=tuple(versions or ()),
+        complete=keep is None,
+    )

@@ -242,8 +242,12 @@ def _pinned_version(specifier: SpecifierSet) -> str | None:
 class _Fetcher:
     """Project documents and metadata, fetched ahead in a bounded thread pool."""
 
-    def __init__(self, client: IndexClient, max_workers: int) -> None:
+    def __init__(
+        self, client: IndexClient, max_workers: int, platforms: frozenset[str] | None = None
+    ) -> None:
         self._client = client
+        # pages are parsed for these platforms only (see IndexClient.get_project)
+        self._platforms = platforms
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="layerbuilder-resolve")
         self._lock = threading.Lock()
         self._pages: dict[str, Future[ProjectPage]] = {}
@@ -257,7 +261,7 @@ class _Fetcher:
         with self._lock:
             fut = self._pages.get(name)
             if fut is None:
-                fut = self._pool.submit(self._client.get_project, name)
+                fut = self._pool.submit(self._client.get_project, name, platforms=self._platforms)
                 self._pages[name] = fut
             return fut
 
@@ -272,7 +276,13 @@ class _Fetcher:
                 fut.add_done_callback(functools.partial(_after, then))
 
     def page(self, name: str) -> ProjectPage:
+        """*name*'s page as the resolver needs it: the target's wheels only."""
         return self._page_future(name).result()
+
+    def full_page(self, name: str) -> ProjectPage:
+        """Every file of *name*, to explain what the index offers when nothing fits."""
+        page = self.page(name)
+        return page if page.complete else self._client.get_project(name)
 
     def _release_future(self, name: str, version: str) -> Future[ProjectPage | None]:
         key = f"{name}=={version}"
@@ -725,7 +735,7 @@ def _no_match_error(
     if req.name in provider.not_found:
         return ProjectNotFound(f"{path}, but:\n{provider.not_found[req.name]}")
     try:
-        page = provider._fetch.page(req.name)
+        page = provider._fetch.full_page(req.name)
     except LayerBuilderError as exc:
         return type(exc)(f"{path}, but:\n{exc}")
     if provider.select(page, req.specifier):
@@ -831,7 +841,8 @@ def resolve(
         from .index import IndexClient
 
         client = IndexClient(index_url)
-    fetcher = _Fetcher(client, int(getattr(client, "max_workers", 8) or 8))
+    workers = int(getattr(client, "max_workers", 8) or 8)
+    fetcher = _Fetcher(client, workers, frozenset(target.platforms) | {"any"})
     provider: _Provider | None = None
     try:
         parsed = [_parse(r) for r in requirements]

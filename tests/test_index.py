@@ -730,3 +730,31 @@ def test_parsed_pages_make_files_on_first_use() -> None:
     # only the picked files were made
     made = [f for f in fresh.files._made if f is not None]  # type: ignore[attr-defined]
     assert [f.filename for f in made] == [f.filename for f in picked]
+
+
+def test_a_page_for_some_platforms_parses_only_their_wheels(
+    fake_index: responses.RequestsMock,
+) -> None:
+    client = IndexClient(INDEX_URL)
+    wanted = frozenset({"manylinux_2_17_aarch64", "manylinux2014_aarch64", "any"})
+    some = client.get_project("markupsafe", platforms=wanted)
+    whole = client.get_project("MarkupSafe")
+    assert (some.complete, whole.complete) == (False, True)
+    assert some.files == tuple(f for f in whole.files if not f.platforms.isdisjoint(wanted))
+    assert some.files and len(some.files) < len(whole.files)
+    assert some.versions == whole.versions
+    # each page is parsed once per filter; the document is fetched for each parse
+    assert client.get_project("markupsafe", platforms=wanted) is some
+    assert client.get_project("markupsafe") is whole
+    assert len(fake_index.calls) == 2
+
+
+def test_parsing_with_a_filter_from_bytes_or_mapping_agrees() -> None:
+    body = (FIXTURES / "index" / "markupsafe.json").read_bytes()
+    keep = lambda name: name.endswith("-any.whl") or "x86_64" in name  # noqa: E731
+    from_bytes = parse_json_api(body, "", keep)
+    from_doc = parse_json_api(json.loads(body), "", keep)
+    assert from_bytes == from_doc and not from_bytes.complete
+    assert [f.filename for f in from_bytes.files] == [
+        f.filename for f in parse_json_api(body).files if keep(f.filename)
+    ]
