@@ -49,7 +49,7 @@ from .errors import (
     ProjectNotFound,
     ResolutionImpossible,
 )
-from .models import ProjectPage
+from .models import DistFile, ProjectPage
 from .plan import Plan, PlannedWheel
 from .requirements import RequirementLine
 from .targets import Target
@@ -790,6 +790,15 @@ def _explain(
 # -- the public function -------------------------------------------------------------
 
 
+class _Reporter(resolvelib.BaseReporter):  # type: ignore[type-arg]
+    def __init__(self, on_pin: Callable[[DistFile], None] | None) -> None:
+        self._on_pin = on_pin
+
+    def pinning(self, candidate: Any) -> None:
+        if self._on_pin is not None and isinstance(candidate, _Base):
+            self._on_pin(candidate.selected.file)
+
+
 def _parse(req: str) -> tuple[Requirement, RequirementLine | None]:
     line = req if isinstance(req, RequirementLine) else None
     try:
@@ -815,6 +824,7 @@ def resolve(
     exclude: Sequence[str] = (),
     exclude_newer: datetime | None = None,
     pre: bool = False,
+    on_pin: Callable[[DistFile], None] | None = None,
 ) -> Plan:
     """Resolve *requirements* to one consistent set of wheels for *target*.
 
@@ -827,6 +837,11 @@ def resolve(
     resolved (nor their dependencies, unless something kept needs them);
     ``exclude_newer`` ignores files uploaded at or after that instant;
     ``pre`` allows pre-releases.
+
+    ``on_pin(file)`` is called, on this thread, with each wheel as the resolver pins
+    its version, before the resolution is complete: :func:`~layerbuilder.build_layer`
+    starts downloading there.  A pin that backtracking undoes is not taken back, so
+    the plan, not the calls, says what was chosen.
     """
     excluded = frozenset(canonicalize_name(n) for n in exclude)
     env = target.marker_environment()
@@ -894,7 +909,7 @@ def resolve(
             if constraint is not None:
                 specifier &= constraint.specifier
             provider.look_ahead(project, specifier, extras)
-        engine: Any = resolvelib.Resolver(provider, resolvelib.BaseReporter())
+        engine: Any = resolvelib.Resolver(provider, _Reporter(on_pin))
         try:
             result = engine.resolve(roots, max_rounds=MAX_ROUNDS)
         except resolvelib.ResolutionImpossible as exc:

@@ -559,3 +559,21 @@ def test_a_failed_look_ahead_is_left_to_the_resolver(caplog: pytest.LogCaptureFi
     assert str(err.value).startswith("mid 1.0 requires ghost>=1 (via you asked for top")
     # nothing escaped from a worker's callback (concurrent.futures would log it)
     assert [r.getMessage() for r in caplog.records if r.name == "concurrent.futures"] == []
+
+
+def test_on_pin_reports_each_pinned_wheel_before_the_end() -> None:
+    index = _Memory(
+        {
+            "a": {"1.0": ["b", "c"]},
+            "b": {"2.0": ["d>=2"], "1.0": ["d"]},
+            "c": {"1.0": ["d<2"]},
+            "d": {"2.0": [], "1.0": []},
+        }
+    )
+    pinned: list[str] = []
+    plan = mem_resolve(index, ["a"], on_pin=lambda f: pinned.append(f.filename))
+    chosen = [p.file.filename for p in plan.packages]
+    assert set(chosen) <= set(pinned)
+    # backtracking pinned b 2.0 (or d 2.0) first: the calls are not taken back
+    assert set(pinned) - set(chosen)
+    assert pinned[0] == "a-1.0-py3-none-any.whl"
