@@ -142,6 +142,8 @@ class _DiskCache:
 
     def __init__(self, root: Path) -> None:
         self.root = root / "http-v1"
+        self._lock = threading.Lock()
+        self._writer: ThreadPoolExecutor | None = None
 
     def _path(self, key: str) -> Path:
         digest = hashlib.sha256(key.encode()).hexdigest()
@@ -164,14 +166,31 @@ class _DiskCache:
             return None
 
     def store(self, key: str, response: requests.Response, body: bytes) -> None:
+        """Write an entry on the cache's own thread, off the caller's path: a
+        resolver thread that waited on half a dozen file-system calls (each giving up
+        the GIL and waiting to get it back) delayed the page it was fetching.
+        :meth:`close` waits for the writes."""
         meta = {
             "key": key,
             "url": response.url,
             "etag": response.headers.get("ETag"),
             "last_modified": response.headers.get("Last-Modified"),
             "content_type": response.headers.get("Content-Type", ""),
-            "sha256": hashlib.sha256(body).hexdigest(),
         }
+        with self._lock:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="layerbuilder-cache")
+            self._writer.submit(self._write, key, meta, body)
+
+    def close(self) -> None:
+        """Wait for pending writes."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=True)
+
+    def _write(self, key: str, meta: dict[str, Any], body: bytes) -> None:
+        meta["sha256"] = hashlib.sha256(body).hexdigest()
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,6 +246,9 @@ class IndexClient:
 
     # -- lifecycle ------------------------------------------------------------------
     def close(self) -> None:
+        """Close the session (if this client made it) and finish cache writes."""
+        if self._cache is not None:
+            self._cache.close()
         if self._owns_session:
             self.session.close()
 

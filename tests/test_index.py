@@ -34,7 +34,7 @@ from layerbuilder.index import (
     default_cache_dir,
     default_index_url,
 )
-from layerbuilder.models import FileList, parse_json_api, parse_simple_json
+from layerbuilder.models import FileList, ProjectPage, parse_json_api, parse_simple_json
 from layerbuilder.remotezip import find_metadata_member
 from layerbuilder.simple_html import parse_simple_html
 
@@ -451,15 +451,21 @@ def test_simple_html_parser_reads_every_attribute() -> None:
 # -- cache -------------------------------------------------------------------------------
 
 
+def _cached_get(cache: Path, name: str) -> ProjectPage:
+    """One client's fetch of *name*, closed so that its cache writes are done."""
+    with IndexClient(INDEX_URL, cache_dir=cache) as client:
+        return client.get_project(name)
+
+
 def test_etag_revalidation_uses_the_cached_body(
     fake: tuple[responses.RequestsMock, FakeIndex], tmp_path: Path
 ) -> None:
     rsps, _state = fake
-    first = IndexClient(INDEX_URL, cache_dir=tmp_path).get_project("urllib3")
+    first = _cached_get(tmp_path, "urllib3")
     etag = rsps.calls[0].response.headers["ETag"]
     assert "If-None-Match" not in rsps.calls[0].request.headers
 
-    second = IndexClient(INDEX_URL, cache_dir=tmp_path).get_project("urllib3")
+    second = _cached_get(tmp_path, "urllib3")
     assert rsps.calls[1].request.headers["If-None-Match"] == etag
     assert rsps.calls[1].response.status_code == 304
     assert rsps.calls[1].response.content == b""
@@ -471,15 +477,15 @@ def test_a_changed_page_replaces_the_cache_entry(
     fake: tuple[responses.RequestsMock, FakeIndex], tmp_path: Path
 ) -> None:
     rsps, state = fake
-    before = IndexClient(INDEX_URL, cache_dir=tmp_path).get_project("idna")
+    before = _cached_get(tmp_path, "idna")
     doc = state.project_json("idna")
     assert doc is not None
     assert len(doc["releases"]["3.20"]) == 2
     doc["releases"]["3.20"] = doc["releases"]["3.20"][:1]  # the index changed
-    page = IndexClient(INDEX_URL, cache_dir=tmp_path).get_project("idna")
+    page = _cached_get(tmp_path, "idna")
     assert rsps.calls[1].response.status_code == 200
     assert len(page.files) == len(before.files) - 1
-    IndexClient(INDEX_URL, cache_dir=tmp_path).get_project("idna")
+    _cached_get(tmp_path, "idna")
     assert rsps.calls[2].response.status_code == 304
 
 
@@ -488,10 +494,10 @@ def test_a_corrupt_cache_entry_is_ignored(
     fake: tuple[responses.RequestsMock, FakeIndex], tmp_path: Path, garbage: bytes
 ) -> None:
     rsps, _state = fake
-    expected = IndexClient(INDEX_URL, cache_dir=tmp_path).get_project("six")
+    expected = _cached_get(tmp_path, "six")
     (entry,) = [p for p in (tmp_path / "http-v1").rglob("*") if p.is_file()]
     entry.write_bytes(garbage)
-    page = IndexClient(INDEX_URL, cache_dir=tmp_path).get_project("six")
+    page = _cached_get(tmp_path, "six")
     assert "If-None-Match" not in rsps.calls[1].request.headers
     assert page == expected
     assert entry.read_bytes() != garbage  # rewritten
@@ -502,10 +508,10 @@ def test_truncated_cached_body_is_ignored(
     fake: tuple[responses.RequestsMock, FakeIndex], tmp_path: Path
 ) -> None:
     rsps, _state = fake
-    IndexClient(INDEX_URL, cache_dir=tmp_path).get_project("six")
+    _cached_get(tmp_path, "six")
     (entry,) = [p for p in (tmp_path / "http-v1").rglob("*") if p.is_file()]
     entry.write_bytes(entry.read_bytes()[:-10])
-    IndexClient(INDEX_URL, cache_dir=tmp_path).get_project("six")
+    _cached_get(tmp_path, "six")
     assert "If-None-Match" not in rsps.calls[1].request.headers
 
 
