@@ -12,8 +12,9 @@ from . import REPO
 _USAGE_EPILOG = """\
 With no command: fill the cache if needed, run, and write docs/benchmarks.md and
 docs/benchmarks.png (the same as `fill` + `run` + `report`).  The first call creates
-benchmarks/.cache/venv (latest pip, uv, matplotlib, layerbuilder editable) and fills the
-index cache from the live index; after that everything runs on loopback.
+benchmarks/.cache/venv (latest pip, uv, matplotlib; layerbuilder pip-installed from a
+snapshot of the code) and fills the index cache from the live index; after that
+everything runs on loopback.
 """
 
 
