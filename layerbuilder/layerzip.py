@@ -70,9 +70,6 @@ _MODE_FILE = 0o100644
 _NEEDED_FOR_METHOD = {12: 46, 14: 63}
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-# anything _check_member must look at closely: NUL, backslash, absolute or drive
-# paths, '.' / '..' / empty segments
-_SUSPECT = re.compile(r"[\\\0]|^/|^[A-Za-z]:|(?:^|/)\.{1,2}(?:/|$)|//")
 
 
 @dataclass(frozen=True)
@@ -350,12 +347,12 @@ def _data_dirs(filename: str, names: Sequence[str]) -> set[str]:
 
 def _check_member(wheel: Path, name: str, flags: int, version: int, attr: int) -> None:
     if (
-        not _SUSPECT.search(name)
+        not _suspect(name)
         and not stat.S_ISLNK(attr >> 16)
         and not flags & 0x41
         and version <= _MAX_EXTRACT_VERSION
     ):
-        return  # the common case, with one regex search
+        return  # the common case
     problem = None
     segments = name.rstrip("/").split("/")
     if "\0" in name:
@@ -378,6 +375,19 @@ def _check_member(wheel: Path, name: str, flags: int, version: int, attr: int) -
         )
     if problem is not None:
         raise _refused(wheel.name, name, problem)
+
+
+def _suspect(name: str) -> bool:
+    """Whether :func:`_check_member` must look closely at *name*: it may have a NUL,
+    a backslash, an absolute or drive path, or a '.', '..' or empty segment."""
+    return (
+        "/." in name
+        or "//" in name
+        or "\\" in name
+        or "\0" in name
+        or name[:1] in ("", "/", ".")
+        or name[1:2] == ":"
+    )
 
 
 def _refused(wheel: str, name: str | bytes, problem: str) -> UnsafeWheel:

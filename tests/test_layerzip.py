@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import stat
@@ -335,6 +336,8 @@ def test_more_than_65535_entries(tmp_path: Path) -> None:
         (Member("pkg/evil\0.py", b"x"), "NUL"),
         (Member("pkg//evil.py", b"x"), "empty or '.'"),
         (Member("./evil.py", b"x"), "empty or '.'"),
+        (Member("pkg/.", b"x"), "empty or '.'"),
+        (Member("", b"x"), "empty or '.'"),
         (
             Member("pkg/link", b"/etc/passwd", STORED, mode=0o777, file_type=stat.S_IFLNK),
             "symbolic link",
@@ -352,6 +355,18 @@ def test_unsafe_members_rejected(tmp_path: Path, member: Member, why: str) -> No
     assert why in message
     assert not out.exists()
     assert not (out.parent.exists() and os.listdir(out.parent))
+
+
+def test_every_name_refused_is_looked_at() -> None:
+    """_check_member's fast path (_suspect) lets no name through that its full
+    checks refuse: every name of up to 5 characters from a hostile alphabet."""
+    for length in range(6):
+        for chars in itertools.product("a./\\:\0", repeat=length):
+            name = "".join(chars)
+            with pytest.raises(UnsafeWheel) as info:  # encrypted: the full checks run
+                layerzip._check_member(Path("w.whl"), name, 0x1, 20, 0)
+            if "is encrypted" not in str(info.value):
+                assert layerzip._suspect(name), name
 
 
 def test_encrypted_member_rejected(tmp_path: Path) -> None:
