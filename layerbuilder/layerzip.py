@@ -542,66 +542,56 @@ def _write_zip(
 def _entry_headers(entry: _Entry, offset: int, zip64_limit: int) -> tuple[bytes, bytes]:
     """*entry*'s local header (to be written at *offset*) and central directory record."""
     name = entry.name.encode("utf-8")
-    flags = 0 if entry.name.isascii() else _UTF8_FLAG
-    sizes64 = entry.file_size >= zip64_limit or entry.compress_size >= zip64_limit
+    flags = 0 if len(name) == len(entry.name) else _UTF8_FLAG  # the same length: ASCII
+    *_, method, crc, csize, size, executable = entry
+    sizes64 = size >= zip64_limit or csize >= zip64_limit
     offset64 = offset >= zip64_limit
-    needed = max(
-        45 if (sizes64 or offset64) else 20, _NEEDED_FOR_METHOD.get(entry.compress_type, 20)
-    )
+    needed = _NEEDED_FOR_METHOD.get(method, 20)
+    central_extra = b""
+    if sizes64 or offset64:
+        needed = max(needed, 45)
+        # central zip64 extra: only the fields that overflow, in this order
+        fields = ([size, csize] if sizes64 else []) + ([offset] if offset64 else [])
+        central_extra = struct.pack(f"<HH{len(fields)}Q", 0x0001, 8 * len(fields), *fields)
 
-    if sizes64:
-        local_extra = struct.pack("<HHQQ", 0x0001, 16, entry.file_size, entry.compress_size)
-        local_sizes = (0xFFFFFFFF, 0xFFFFFFFF)
-    else:
-        local_extra = b""
-        local_sizes = (entry.compress_size, entry.file_size)
     local = (
         _LOCAL.pack(
             _LOCAL_SIG,
             needed,
             flags,
-            entry.compress_type,
+            method,
             _DOS_TIME_0,
             _DOS_DATE_1980,
-            entry.crc,
-            *local_sizes,
+            crc,
+            0xFFFFFFFF if sizes64 else csize,
+            0xFFFFFFFF if sizes64 else size,
             len(name),
-            len(local_extra),
+            20 if sizes64 else 0,  # extra field length
         )
         + name
-        + local_extra
     )
-
-    # central zip64 extra: only the fields that overflow, in this order
-    fields: list[int] = []
     if sizes64:
-        fields += [entry.file_size, entry.compress_size]
-    if offset64:
-        fields.append(offset)
-    central_extra = (
-        struct.pack(f"<HH{len(fields)}Q", 0x0001, 8 * len(fields), *fields) if fields else b""
-    )
-    mode = _MODE_EXEC if entry.executable else _MODE_FILE
+        local += struct.pack("<HHQQ", 0x0001, 16, size, csize)
     return local, (
         _CENTRAL.pack(
-            b"PK\x01\x02",
+            _CENTRAL_SIG,
             _MADE_BY_VERSION if needed <= 20 else needed,
             _UNIX,
             needed,
             0,
             flags,
-            entry.compress_type,
+            method,
             _DOS_TIME_0,
             _DOS_DATE_1980,
-            entry.crc,
-            0xFFFFFFFF if sizes64 else entry.compress_size,
-            0xFFFFFFFF if sizes64 else entry.file_size,
+            crc,
+            0xFFFFFFFF if sizes64 else csize,
+            0xFFFFFFFF if sizes64 else size,
             len(name),
             len(central_extra),
             0,  # comment length
             0,  # disk number start
             0,  # internal attributes
-            mode << 16,
+            (_MODE_EXEC if executable else _MODE_FILE) << 16,
             0xFFFFFFFF if offset64 else offset,
         )
         + name
