@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import stat
 import struct
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ from .targets import Target
 __all__ = ["LayerReport", "write_layer"]
 
 _COPY_CHUNK = 1024 * 1024
+_BLOCKS_QUEUED = 4  # blocks of about _COPY_CHUNK waiting to be written, at most
 _OPEN_WHEELS = 32  # source files kept open at once (entries interleave across wheels)
 
 _LOCAL_SIG = b"PK\x03\x04"
@@ -137,8 +140,7 @@ def write_layer(wheels: Sequence[Path], target: Target, output: Path) -> LayerRe
     fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.tmp-", dir=output.parent)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as raw:
-            out = _HashingWriter(raw)
+        with os.fdopen(fd, "wb") as raw, _HashingWriter(raw) as out:
             _write_zip(out, ordered, wheels)
         os.chmod(tmp, 0o644)  # mkstemp makes it 0600
         os.replace(tmp, output)
@@ -453,17 +455,63 @@ def _data_start(src: BinaryIO, wheel: Path, entry: _Entry) -> int:
 
 
 class _HashingWriter:
-    """Writes through to *raw*, hashing and counting every byte."""
+    """Writes to *raw* and hashes what it writes, in blocks of about
+    :data:`_COPY_CHUNK`, in a thread of its own: file writes and hashing release
+    the GIL, so they overlap with reading the wheels and packing headers.  Use it
+    as a context manager: leaving waits until everything is written, and raises
+    what writing raised."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
         self._hash = hashlib.sha256()
+        self._block = bytearray()
+        self._blocks: queue.Queue[bytes | bytearray | None] = queue.Queue(_BLOCKS_QUEUED)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="layerzip", daemon=True)
+        self._thread.start()
         self.offset = 0
 
     def write(self, data: bytes) -> None:
-        self._raw.write(data)
-        self._hash.update(data)
         self.offset += len(data)
+        if len(data) >= _COPY_CHUNK:  # as it is (bytes do not change)
+            self._send()
+            self._put(data)
+        else:
+            self._block += data
+            if len(self._block) >= _COPY_CHUNK:
+                self._send()
+
+    def _send(self) -> None:
+        if self._block:
+            self._put(self._block)
+            self._block = bytearray()
+
+    def _put(self, block: bytes | bytearray) -> None:
+        if self._error is not None:
+            raise self._error  # stop early: a full disk, say
+        self._blocks.put(block)
+
+    def _drain(self) -> None:
+        while (block := self._blocks.get()) is not None:
+            if self._error is None:
+                try:
+                    self._raw.write(block)
+                    self._hash.update(block)
+                except BaseException as exc:  # raised in the writing thread
+                    self._error = exc
+
+    def __enter__(self) -> _HashingWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is None:
+                self._send()
+        finally:
+            self._blocks.put(None)
+            self._thread.join()
+        if kind is None and self._error is not None:
+            raise self._error
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
