@@ -268,6 +268,7 @@ def _parse_central(central: bytes, start: int, concat: int, wheel: str) -> list[
     while pos < end:
         if end - pos < _CENTRAL.size:
             raise _BadZip(f"{_nth(records, start + pos)} is cut short at {end - pos} bytes")
+        # n, x, c: the lengths of the name, the extra field and the comment
         sig, version, flags, method, crc, csize, size, n, x, c, attr, offset = unpack(central, pos)
         if sig != _CENTRAL_SIG:
             raise _BadZip(f"{_nth(records, start + pos)} starts with {sig!r}, not {_CENTRAL_SIG!r}")
