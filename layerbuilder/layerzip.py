@@ -7,8 +7,9 @@ each member's compressed bytes are copied raw into a new zip under
 central directory entry, a fixed timestamp and a normalised mode.  The CRC,
 sizes and method are the wheel's own.
 
-``zipfile`` is used only to read each wheel's central directory; the local
-headers and the output are handled here.  The output is deterministic (sorted
+Each wheel's central directory is read here with ``struct`` (found and checked
+as ``zipfile``, and so pip, finds and checks it, but without a ``ZipInfo`` per
+member), and so are its local headers.  The output is deterministic (sorted
 names, no source extras, fixed times and modes) and written atomically.
 """
 
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import stat
 import struct
 import tempfile
-import zipfile
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,14 +35,29 @@ from .targets import Target
 __all__ = ["LayerReport", "write_layer"]
 
 _COPY_CHUNK = 1024 * 1024
+_BLOCKS_QUEUED = 4  # blocks of about _COPY_CHUNK waiting to be written, at most
 _OPEN_WHEELS = 32  # source files kept open at once (entries interleave across wheels)
 
 _LOCAL_SIG = b"PK\x03\x04"
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")  # 30 bytes
 _CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # 46 bytes
+# the same, skipping what is not read: made-by, time, date, disk, internal attributes
+_CENTRAL_READ = struct.Struct("<4s2xBxHH4x3L3H4x2L")
 _END = struct.Struct("<4s4H2LH")  # 22 bytes
 _END64 = struct.Struct("<4sQ2H2L4Q")  # 56 bytes
 _END64_LOCATOR = struct.Struct("<4sLQL")  # 20 bytes
+_EXTRA_HEADER = struct.Struct("<HH")
+_U64 = struct.Struct("<Q")
+_CENTRAL_SIG = b"PK\x01\x02"
+_END_SIG = b"PK\x05\x06"
+_END64_SIG = b"PK\x06\x06"
+_LOCATOR_SIG = b"PK\x06\x07"
+_MAX_COMMENT = 0xFFFF
+# the file's last bytes read to find the end record: it, the largest comment (which
+# zipfile searches as 64 KiB + 1), and the zip64 end record and locator before it
+_TAIL = _END.size + _MAX_COMMENT + 1 + _END64.size + _END64_LOCATOR.size
+_ZIP64_EXTRA = 0x0001
+_MAX_EXTRACT_VERSION = 63  # zipfile refuses members that need a newer version (6.3)
 
 _ZIP64_LIMIT = 0xFFFFFFFF
 _ZIP64_COUNT_LIMIT = 0xFFFF
@@ -56,9 +73,6 @@ _MODE_FILE = 0o100644
 _NEEDED_FOR_METHOD = {12: 46, 14: 63}
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-# anything _check_member must look at closely: NUL, backslash, absolute or drive
-# paths, '.' / '..' / empty segments
-_SUSPECT = re.compile(r"[\\\0]|^/|^[A-Za-z]:|(?:^|/)\.{1,2}(?:/|$)|//")
 
 
 @dataclass(frozen=True)
@@ -79,13 +93,13 @@ class _Entry(NamedTuple):  # a tuple: tens of thousands are made per layer
     name: str  # final path inside the layer zip
     wheel: int  # index into the wheels list
     member: str  # name inside the wheel
+    raw: bytes  # the same, as the wheel's central directory spells it
     header_offset: int
     compress_type: int
     crc: int
     compress_size: int
     file_size: int
     executable: bool
-    utf8: bool  # the wheel's central entry has the UTF-8 name flag
 
 
 def write_layer(wheels: Sequence[Path], target: Target, output: Path) -> LayerReport:
@@ -99,7 +113,8 @@ def write_layer(wheels: Sequence[Path], target: Target, output: Path) -> LayerRe
 
     :class:`UnsafeWheel` for a member that is absolute, has ``..`` (or empty or
     ``.``) segments, backslashes or NUL in its name, is a symlink, or is
-    encrypted.  Same inputs give a byte-identical zip.
+    encrypted, and for a wheel that is not a readable zip.  Same inputs give a
+    byte-identical zip.
     """
     wheels = [Path(w) for w in wheels]
     output = Path(output)
@@ -125,8 +140,7 @@ def write_layer(wheels: Sequence[Path], target: Target, output: Path) -> LayerRe
     fd, tmp_name = tempfile.mkstemp(prefix=f".{output.name}.tmp-", dir=output.parent)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as raw:
-            out = _HashingWriter(raw)
+        with os.fdopen(fd, "wb") as raw, _HashingWriter(raw) as out:
             _write_zip(out, ordered, wheels)
         os.chmod(tmp, 0o644)  # mkstemp makes it 0600
         os.replace(tmp, output)
@@ -146,27 +160,29 @@ def write_layer(wheels: Sequence[Path], target: Target, output: Path) -> LayerRe
 
 # -- reading wheels ------------------------------------------------------------------
 
+# One central directory record, as much of it as is used: the name (decoded as
+# zipfile, and so pip, decodes it), its bytes, flags, version needed to extract,
+# method, CRC, compressed size, size, external attributes, local header offset.
+# A plain tuple: a named one costs more to make than the rest of the parsing.
+_Record = tuple[str, bytes, int, int, int, int, int, int, int, int]
+
+
+class _BadZip(Exception):
+    """Broken zip structure; :func:`_read_central` says so as :class:`UnsafeWheel`."""
+
 
 def _scan(wheel: Path, index: int, root: str) -> tuple[list[_Entry], list[str]]:
     """The entries *wheel* contributes, in central-directory order, and what it drops."""
-    try:
-        with zipfile.ZipFile(wheel) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise UnsafeWheel(
-            f"{wheel.name} is not a readable zip ({exc}); delete it and download it again"
-        ) from exc
-    data_dirs = _data_dirs(wheel.name, infos)
+    records = _read_central(wheel)
+    data_dirs = _data_dirs(wheel.name, [r[0] for r in records])
     entries: list[_Entry] = []
     dropped: list[str] = []
-    for info in infos:
-        name = info.orig_filename
-        _check_member(wheel, info)
-        mode = info.external_attr >> 16
-        if name.endswith("/") or (
-            info.file_size == 0 and (stat.S_ISDIR(mode) or info.external_attr & _DOS_DIR)
-        ):
+    for member, raw, flags, version, method, crc, csize, size, attr, offset in records:
+        _check_member(wheel, member, flags, version, attr)
+        mode = attr >> 16
+        if member.endswith("/") or (size == 0 and (stat.S_ISDIR(mode) or attr & _DOS_DIR)):
             continue  # a directory entry (by name or by mode): Lambda does not need them
+        name = member
         head, sep, rest = name.partition("/")
         if sep and head in data_dirs:
             scheme, sep, rel = rest.partition("/")
@@ -174,44 +190,172 @@ def _scan(wheel: Path, index: int, root: str) -> tuple[list[_Entry], list[str]]:
                 dropped.append(name)
                 continue
             name = rel
+        exe = bool(mode & 0o111)
         entries.append(
-            _Entry(
-                name=f"{root}/{name}",
-                wheel=index,
-                member=info.orig_filename,
-                header_offset=info.header_offset,
-                compress_type=info.compress_type,
-                crc=info.CRC,
-                compress_size=info.compress_size,
-                file_size=info.file_size,
-                executable=bool(mode & 0o111),
-                utf8=bool(info.flag_bits & _UTF8_FLAG),
-            )
+            _Entry(f"{root}/{name}", index, member, raw, offset, method, crc, csize, size, exe)
         )
     return entries, dropped
 
 
-def _data_dirs(filename: str, infos: Sequence[zipfile.ZipInfo]) -> set[str]:
+def _read_central(wheel: Path) -> list[_Record]:
+    """*wheel*'s central directory; :class:`UnsafeWheel` if it is not a readable zip."""
+    try:
+        with wheel.open("rb") as f:
+            tail_start = max(f.seek(0, os.SEEK_END) - _TAIL, 0)
+            f.seek(tail_start)
+            tail = f.read()
+            start, size, concat = _locate_central(tail, tail_start)
+            if start >= tail_start:  # a small wheel: already read
+                central = tail[start - tail_start : start - tail_start + size]
+            else:
+                f.seek(start)
+                central = f.read(size)
+        if len(central) != size:  # the file shrank under us
+            raise _BadZip(f"its central directory is cut short at {len(central)} bytes")
+        return _parse_central(central, start, concat, wheel.name)
+    except (_BadZip, OSError) as exc:
+        raise UnsafeWheel(
+            f"{wheel.name} is not a readable zip ({exc}); delete it and download it again"
+        ) from exc
+
+
+def _locate_central(tail: bytes, tail_start: int) -> tuple[int, int, int]:
+    """Where the central directory starts and its size, found as zipfile finds it,
+    and what to add to its local header offsets (for bytes before the zip proper).
+
+    *tail* is the file's last :data:`_TAIL` bytes, from *tail_start*, or all of it.
+    """
+    end = len(tail) - _END.size
+    if end >= 0 and tail.startswith(_END_SIG, end) and tail.endswith(b"\0\0"):
+        at = end  # the end record with no archive comment, the common case
+    else:  # the last signature within the largest comment's reach, as zipfile looks
+        at = tail.rfind(_END_SIG, max(len(tail) - _END.size - _MAX_COMMENT - 1, 0))
+        if at < 0 or at > end:
+            raise _BadZip(
+                f"no end of central directory record ({_END_SIG!r}) in its last "
+                f"{_END.size + _MAX_COMMENT + 1} bytes"
+            )
+    size: int
+    offset: int
+    size, offset = _END.unpack_from(tail, at)[5:7]
+    before = tail_start + at  # the central directory ends where the end records start
+    locator = at - _END64_LOCATOR.size
+    if locator >= 0 and tail.startswith(_LOCATOR_SIG, locator):
+        _, disk, _, disks = _END64_LOCATOR.unpack_from(tail, locator)
+        if disk != 0 or disks > 1:
+            raise _BadZip(f"it is one of {disks} disks of a split zip (disk {disk})")
+        record = locator - _END64.size
+        if record < 0:
+            raise _BadZip("it has a zip64 end locator but no zip64 end record before it")
+        if tail.startswith(_END64_SIG, record):  # else, as zipfile, the plain record
+            size, offset = _END64.unpack_from(tail, record)[8:]
+            before = tail_start + record
+    if size > before:
+        raise _BadZip(
+            f"its end record claims a {size}-byte central directory, but only {before} "
+            "bytes precede it"
+        )
+    return before - size, size, before - size - offset
+
+
+def _parse_central(central: bytes, start: int, concat: int, wheel: str) -> list[_Record]:
+    """The records in *central*, a central directory read from offset *start*;
+    *concat* is added to their local header offsets."""
+    records: list[_Record] = []
+    unpack = _CENTRAL_READ.unpack_from
+    pos = 0
+    end = len(central)
+    while pos < end:
+        if end - pos < _CENTRAL.size:
+            raise _BadZip(f"{_nth(records, start + pos)} is cut short at {end - pos} bytes")
+        # n, x, c: the lengths of the name, the extra field and the comment
+        sig, version, flags, method, crc, csize, size, n, x, c, attr, offset = unpack(central, pos)
+        if sig != _CENTRAL_SIG:
+            raise _BadZip(f"{_nth(records, start + pos)} starts with {sig!r}, not {_CENTRAL_SIG!r}")
+        name_end = pos + _CENTRAL.size + n
+        if name_end + x + c > end:
+            raise _BadZip(
+                f"{_nth(records, start + pos)} is cut short: its name, extra field and comment "
+                f"take {n + x + c} bytes, {end - pos - _CENTRAL.size} are left"
+            )
+        raw = central[pos + _CENTRAL.size : name_end]
+        if x:
+            try:
+                size, csize, offset = _zip64_extra(
+                    central[name_end : name_end + x], size, csize, offset
+                )
+            except _BadZip as exc:
+                raise _BadZip(f"{_nth(records, start + pos)} ({raw!r}) {exc}") from None
+        name = raw.decode("ascii") if raw.isascii() else _decode_name(raw, flags, wheel)
+        records.append((name, raw, flags, version, method, crc, csize, size, attr, offset + concat))
+        pos = name_end + x + c
+    return records
+
+
+def _nth(records: Sequence[_Record], offset: int) -> str:
+    """The central directory record after *records*, at *offset*, for messages."""
+    return f"central directory record {len(records) + 1} (at offset {offset})"
+
+
+def _zip64_extra(extra: bytes, size: int, csize: int, offset: int) -> tuple[int, int, int]:
+    """*size*, *csize* and *offset*, those that overflowed (0xFFFFFFFF) read from the
+    zip64 field of *extra*, whose every field is checked as zipfile checks them."""
+    pos = 0
+    while len(extra) - pos >= 4:
+        kind, length = _EXTRA_HEADER.unpack_from(extra, pos)
+        at, pos = pos + 4, pos + 4 + length
+        if pos > len(extra):
+            raise _BadZip(
+                f"has a corrupt extra field {kind:#06x}: it claims {length} bytes, "
+                f"{len(extra) - at} are left"
+            )
+        if kind == _ZIP64_EXTRA:
+            if size in (_ZIP64_LIMIT, 0xFFFFFFFFFFFFFFFF):
+                size, at = _u64(extra, at, pos, "size")
+            if csize == _ZIP64_LIMIT:
+                csize, at = _u64(extra, at, pos, "compressed size")
+            if offset == _ZIP64_LIMIT:
+                offset, at = _u64(extra, at, pos, "local header offset")
+    return size, csize, offset
+
+
+def _u64(extra: bytes, at: int, end: int, field: str) -> tuple[int, int]:
+    """The 8-byte value at *at* in a zip64 extra field ending at *end*, and what follows."""
+    if at + 8 > end:
+        raise _BadZip(f"has a zip64 extra field without the {field} it should hold")
+    value: int = _U64.unpack_from(extra, at)[0]
+    return value, at + 8
+
+
+def _decode_name(raw: bytes, flags: int, wheel: str) -> str:
+    """*raw* decoded as zipfile (and so pip) decodes it: UTF-8 when flagged, else cp437."""
+    try:
+        return raw.decode("utf-8" if flags & _UTF8_FLAG else "cp437")
+    except UnicodeDecodeError:
+        raise _refused(wheel, raw, "has the UTF-8 flag but its name is not UTF-8") from None
+
+
+def _data_dirs(filename: str, names: Sequence[str]) -> set[str]:
     """The wheel's ``<name>-<version>.data`` directory names (by filename and dist-info)."""
     dirs = set()
     parts = filename.split("-")
     if len(parts) >= 2:
         dirs.add(f"{parts[0]}-{parts[1]}.data")
-    for info in infos:
-        head, sep, _ = info.orig_filename.partition("/")
+    for name in names:
+        head, sep, _ = name.partition("/")
         if sep and head.endswith(".dist-info"):
             dirs.add(head[: -len(".dist-info")] + ".data")
     return dirs
 
 
-def _check_member(wheel: Path, info: zipfile.ZipInfo) -> None:
-    name = info.orig_filename
+def _check_member(wheel: Path, name: str, flags: int, version: int, attr: int) -> None:
     if (
-        not _SUSPECT.search(name)
-        and not stat.S_ISLNK(info.external_attr >> 16)
-        and not info.flag_bits & 0x41
+        not _suspect(name)
+        and not stat.S_ISLNK(attr >> 16)
+        and not flags & 0x41
+        and version <= _MAX_EXTRACT_VERSION
     ):
-        return  # the common case, with one regex search
+        return  # the common case
     problem = None
     segments = name.rstrip("/").split("/")
     if "\0" in name:
@@ -224,16 +368,37 @@ def _check_member(wheel: Path, info: zipfile.ZipInfo) -> None:
         problem = "has a '..' segment (it would be written outside the layer)"
     elif any(s in ("", ".") for s in segments):
         problem = "has an empty or '.' path segment"
-    elif stat.S_ISLNK(info.external_attr >> 16):
+    elif stat.S_ISLNK(attr >> 16):
         problem = "is a symbolic link"
-    elif info.flag_bits & 0x41:  # traditional or strong encryption
+    elif flags & 0x41:  # traditional or strong encryption
         problem = "is encrypted"
-    if problem is not None:
-        raise UnsafeWheel(
-            f"{wheel.name}: member {name!r} {problem}; refusing to put this wheel in a "
-            "layer. Exclude the project (--exclude) or pin another version, and report "
-            "it to the project."
+    elif version > _MAX_EXTRACT_VERSION:
+        problem = (
+            f"needs zip {version // 10}.{version % 10} to extract (zipfile, so pip, stops at 6.3)"
         )
+    if problem is not None:
+        raise _refused(wheel.name, name, problem)
+
+
+def _suspect(name: str) -> bool:
+    """Whether :func:`_check_member` must look closely at *name*: it may have a NUL,
+    a backslash, an absolute or drive path, or a '.', '..' or empty segment."""
+    return (
+        "/." in name
+        or "//" in name
+        or "\\" in name
+        or "\0" in name
+        or name[:1] in ("", "/", ".")
+        or name[1:2] == ":"
+    )
+
+
+def _refused(wheel: str, name: str | bytes, problem: str) -> UnsafeWheel:
+    return UnsafeWheel(
+        f"{wheel}: member {name!r} {problem}; refusing to put this wheel in a "
+        "layer. Exclude the project (--exclude) or pin another version, and report "
+        "it to the project."
+    )
 
 
 class _Sources:
@@ -265,25 +430,20 @@ def _data_start(src: BinaryIO, wheel: Path, entry: _Entry) -> int:
     """Where *entry*'s compressed bytes start: after its local header, whose
     extra field may differ in length from the central directory's."""
     src.seek(entry.header_offset)
-    header = src.read(_LOCAL.size)
-    if len(header) != _LOCAL.size or header[:4] != _LOCAL_SIG:
+    header = src.read(_LOCAL.size + len(entry.raw))
+    if len(header) < _LOCAL.size or header[:4] != _LOCAL_SIG:
         raise UnsafeWheel(
             f"{wheel.name}: member {entry.member!r} has no valid local header at offset "
             f"{entry.header_offset}; the wheel is corrupt. Delete it and download it again."
         )
     name_len: int
     extra_len: int
-    name_len, extra_len = struct.unpack("<HH", header[26:30])
-    local_name = src.read(name_len)
-    # compared as zipfile (and so pip) does: decoded by the central entry's flag
-    if entry.member.isascii():  # the same bytes in cp437 and UTF-8, and much faster
-        same = local_name == entry.member.encode("ascii")
-    else:
-        try:
-            same = local_name.decode("utf-8" if entry.utf8 else "cp437") == entry.member
-        except UnicodeDecodeError:
-            same = False
-    if not same:
+    name_len, extra_len = _EXTRA_HEADER.unpack_from(header, 26)
+    # the names must match as decoded by the central entry's flag (UTF-8 or cp437);
+    # both decodings are one-to-one, so comparing the bytes is the same
+    if name_len != len(entry.raw) or header[_LOCAL.size :] != entry.raw:
+        src.seek(entry.header_offset + _LOCAL.size)
+        local_name = src.read(name_len)
         raise UnsafeWheel(
             f"{wheel.name}: member {entry.member!r} is named {local_name!r} in its local "
             "header; a wheel whose two names differ may unpack differently in different "
@@ -296,17 +456,63 @@ def _data_start(src: BinaryIO, wheel: Path, entry: _Entry) -> int:
 
 
 class _HashingWriter:
-    """Writes through to *raw*, hashing and counting every byte."""
+    """Writes to *raw* and hashes what it writes, in blocks of about
+    :data:`_COPY_CHUNK`, in a thread of its own: file writes and hashing release
+    the GIL, so they overlap with reading the wheels and packing headers.  Use it
+    as a context manager: leaving waits until everything is written, and raises
+    what writing raised."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
         self._hash = hashlib.sha256()
+        self._block = bytearray()
+        self._blocks: queue.Queue[bytes | bytearray | None] = queue.Queue(_BLOCKS_QUEUED)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="layerzip", daemon=True)
+        self._thread.start()
         self.offset = 0
 
     def write(self, data: bytes) -> None:
-        self._raw.write(data)
-        self._hash.update(data)
         self.offset += len(data)
+        if len(data) >= _COPY_CHUNK:  # as it is (bytes do not change)
+            self._send()
+            self._put(data)
+        else:
+            self._block += data
+            if len(self._block) >= _COPY_CHUNK:
+                self._send()
+
+    def _send(self) -> None:
+        if self._block:
+            self._put(self._block)
+            self._block = bytearray()
+
+    def _put(self, block: bytes | bytearray) -> None:
+        if self._error is not None:
+            raise self._error  # stop early: a full disk, say
+        self._blocks.put(block)
+
+    def _drain(self) -> None:
+        while (block := self._blocks.get()) is not None:
+            if self._error is None:
+                try:
+                    self._raw.write(block)
+                    self._hash.update(block)
+                except BaseException as exc:  # raised in the writing thread
+                    self._error = exc
+
+    def __enter__(self) -> _HashingWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is None:
+                self._send()
+        finally:
+            self._blocks.put(None)
+            self._thread.join()
+        if kind is None and self._error is not None:
+            raise self._error
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
@@ -385,66 +591,56 @@ def _write_zip(
 def _entry_headers(entry: _Entry, offset: int, zip64_limit: int) -> tuple[bytes, bytes]:
     """*entry*'s local header (to be written at *offset*) and central directory record."""
     name = entry.name.encode("utf-8")
-    flags = 0 if entry.name.isascii() else _UTF8_FLAG
-    sizes64 = entry.file_size >= zip64_limit or entry.compress_size >= zip64_limit
+    flags = 0 if len(name) == len(entry.name) else _UTF8_FLAG  # the same length: ASCII
+    *_, method, crc, csize, size, executable = entry
+    sizes64 = size >= zip64_limit or csize >= zip64_limit
     offset64 = offset >= zip64_limit
-    needed = max(
-        45 if (sizes64 or offset64) else 20, _NEEDED_FOR_METHOD.get(entry.compress_type, 20)
-    )
+    needed = _NEEDED_FOR_METHOD.get(method, 20)
+    central_extra = b""
+    if sizes64 or offset64:
+        needed = max(needed, 45)
+        # central zip64 extra: only the fields that overflow, in this order
+        fields = ([size, csize] if sizes64 else []) + ([offset] if offset64 else [])
+        central_extra = struct.pack(f"<HH{len(fields)}Q", 0x0001, 8 * len(fields), *fields)
 
-    if sizes64:
-        local_extra = struct.pack("<HHQQ", 0x0001, 16, entry.file_size, entry.compress_size)
-        local_sizes = (0xFFFFFFFF, 0xFFFFFFFF)
-    else:
-        local_extra = b""
-        local_sizes = (entry.compress_size, entry.file_size)
     local = (
         _LOCAL.pack(
             _LOCAL_SIG,
             needed,
             flags,
-            entry.compress_type,
+            method,
             _DOS_TIME_0,
             _DOS_DATE_1980,
-            entry.crc,
-            *local_sizes,
+            crc,
+            0xFFFFFFFF if sizes64 else csize,
+            0xFFFFFFFF if sizes64 else size,
             len(name),
-            len(local_extra),
+            20 if sizes64 else 0,  # extra field length
         )
         + name
-        + local_extra
     )
-
-    # central zip64 extra: only the fields that overflow, in this order
-    fields: list[int] = []
     if sizes64:
-        fields += [entry.file_size, entry.compress_size]
-    if offset64:
-        fields.append(offset)
-    central_extra = (
-        struct.pack(f"<HH{len(fields)}Q", 0x0001, 8 * len(fields), *fields) if fields else b""
-    )
-    mode = _MODE_EXEC if entry.executable else _MODE_FILE
+        local += struct.pack("<HHQQ", 0x0001, 16, size, csize)
     return local, (
         _CENTRAL.pack(
-            b"PK\x01\x02",
+            _CENTRAL_SIG,
             _MADE_BY_VERSION if needed <= 20 else needed,
             _UNIX,
             needed,
             0,
             flags,
-            entry.compress_type,
+            method,
             _DOS_TIME_0,
             _DOS_DATE_1980,
-            entry.crc,
-            0xFFFFFFFF if sizes64 else entry.compress_size,
-            0xFFFFFFFF if sizes64 else entry.file_size,
+            crc,
+            0xFFFFFFFF if sizes64 else csize,
+            0xFFFFFFFF if sizes64 else size,
             len(name),
             len(central_extra),
             0,  # comment length
             0,  # disk number start
             0,  # internal attributes
-            mode << 16,
+            (_MODE_EXEC if executable else _MODE_FILE) << 16,
             0xFFFFFFFF if offset64 else offset,
         )
         + name

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import stat
 import subprocess
+import threading
 import zipfile
 from pathlib import Path
 
@@ -182,6 +184,39 @@ def test_report_matches_file(demo: Path, tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == sorted(["layer.zip", demo.name])
 
 
+def test_writer_keeps_order_and_hashes_what_it_writes(tmp_path: Path) -> None:
+    """Small pieces gathered into blocks and big ones passed as they are, in order."""
+    big = layerzip._COPY_CHUNK
+    pieces = [b"local", b"a" * 10, b"b" * (2 * big), b"c" * (big - 1), b"d", b"e" * big]
+    pieces += [bytes([i]) * i for i in range(200)] + [b"f" * (big + 1), b"end"]
+    out = tmp_path / "out.bin"
+    with out.open("wb") as raw, layerzip._HashingWriter(raw) as writer:
+        for piece in pieces:
+            writer.write(piece)
+    assert writer.offset == sum(map(len, pieces))
+    assert out.read_bytes() == b"".join(pieces)
+    assert writer.hexdigest() == hashlib.sha256(b"".join(pieces)).hexdigest()
+
+
+class _FullDisk:
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def write(self, data: bytes) -> int:
+        self.writes += 1
+        raise OSError(28, "No space left on device")
+
+
+def test_writer_raises_what_writing_raised() -> None:
+    disk = _FullDisk()
+    full = layerzip._HashingWriter(disk)  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="No space left on device"), full as writer:
+        for _ in range(50):
+            writer.write(b"x" * layerzip._COPY_CHUNK)
+    assert disk.writes == 1  # nothing written after the error
+    assert not [t for t in threading.enumerate() if t.name == "layerzip"]
+
+
 def test_deterministic(demo: Path, tmp_path: Path) -> None:
     a = write_layer([demo], T312, tmp_path / "a.zip")
     b = write_layer([demo], T312, tmp_path / "b.zip")
@@ -292,10 +327,8 @@ def test_forced_zip64_readable(demo: Path, tmp_path: Path) -> None:
     entries, _ = layerzip._scan(demo, 0, SP)
     entries.sort(key=lambda e: e.name)
     out = tmp_path / "z64.zip"
-    with out.open("wb") as raw:
-        layerzip._write_zip(
-            layerzip._HashingWriter(raw), entries, [demo], zip64_limit=0, zip64_count_limit=0
-        )
+    with out.open("wb") as raw, layerzip._HashingWriter(raw) as writer:
+        layerzip._write_zip(writer, entries, [demo], zip64_limit=0, zip64_count_limit=0)
     infos = check_zip(out)
     assert list(infos) == EXPECTED_NAMES
     assert all(i.extract_version == 45 for i in infos.values())
@@ -335,6 +368,8 @@ def test_more_than_65535_entries(tmp_path: Path) -> None:
         (Member("pkg/evil\0.py", b"x"), "NUL"),
         (Member("pkg//evil.py", b"x"), "empty or '.'"),
         (Member("./evil.py", b"x"), "empty or '.'"),
+        (Member("pkg/.", b"x"), "empty or '.'"),
+        (Member("", b"x"), "empty or '.'"),
         (
             Member("pkg/link", b"/etc/passwd", STORED, mode=0o777, file_type=stat.S_IFLNK),
             "symbolic link",
@@ -352,6 +387,18 @@ def test_unsafe_members_rejected(tmp_path: Path, member: Member, why: str) -> No
     assert why in message
     assert not out.exists()
     assert not (out.parent.exists() and os.listdir(out.parent))
+
+
+def test_every_name_refused_is_looked_at() -> None:
+    """_check_member's fast path (_suspect) lets no name through that its full
+    checks refuse: every name of up to 5 characters from a hostile alphabet."""
+    for length in range(6):
+        for chars in itertools.product("a./\\:\0", repeat=length):
+            name = "".join(chars)
+            with pytest.raises(UnsafeWheel) as info:  # encrypted: the full checks run
+                layerzip._check_member(Path("w.whl"), name, 0x1, 20, 0)
+            if "is encrypted" not in str(info.value):
+                assert layerzip._suspect(name), name
 
 
 def test_encrypted_member_rejected(tmp_path: Path) -> None:
@@ -389,6 +436,7 @@ def test_truncated_wheel_leaves_old_output_and_no_temp(demo: Path, tmp_path: Pat
     with pytest.raises(UnsafeWheel, match="no valid local header"):
         write_layer([broken], T312, out)
     assert out.read_bytes() == b"previous"
+    assert not [t for t in threading.enumerate() if t.name == "layerzip"]  # stopped
     assert os.listdir(out.parent) == ["layer.zip"]
 
 
