@@ -7,10 +7,11 @@ each member's compressed bytes are copied raw into a new zip under
 central directory entry, a fixed timestamp and a normalised mode.  The CRC,
 sizes and method are the wheel's own.
 
-Each wheel's central directory is read here with ``struct`` (found and checked
-as ``zipfile``, and so pip, finds and checks it, but without a ``ZipInfo`` per
-member), and so are its local headers.  The output is deterministic (sorted
-names, no source extras, fixed times and modes) and written atomically.
+Each wheel's central directory is read by :mod:`layerbuilder.zipread` (found
+and checked as ``zipfile``, and so pip, finds and checks it, but without a
+``ZipInfo`` per member); its local headers are read here with ``struct``.  The
+output is deterministic (sorted names, no source extras, fixed times and modes)
+and written atomically.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ from typing import BinaryIO, NamedTuple
 
 from .errors import UnsafeWheel
 from .targets import Target
+from .zipread import (
+    CENTRAL,
+    CENTRAL_SIG,
+    END,
+    END64,
+    END64_LOCATOR,
+    EXTRA_HEADER,
+    UTF8_FLAG,
+    ZIP64_LIMIT,
+    read_central_directory,
+    unsafe_member,
+)
 
 __all__ = ["LayerReport", "write_layer"]
 
@@ -40,30 +53,11 @@ _OPEN_WHEELS = 32  # source files kept open at once (entries interleave across w
 
 _LOCAL_SIG = b"PK\x03\x04"
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")  # 30 bytes
-_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # 46 bytes
-# the same, skipping what is not read: made-by, time, date, disk, internal attributes
-_CENTRAL_READ = struct.Struct("<4s2xBxHH4x3L3H4x2L")
-_END = struct.Struct("<4s4H2LH")  # 22 bytes
-_END64 = struct.Struct("<4sQ2H2L4Q")  # 56 bytes
-_END64_LOCATOR = struct.Struct("<4sLQL")  # 20 bytes
-_EXTRA_HEADER = struct.Struct("<HH")
-_U64 = struct.Struct("<Q")
-_CENTRAL_SIG = b"PK\x01\x02"
-_END_SIG = b"PK\x05\x06"
-_END64_SIG = b"PK\x06\x06"
-_LOCATOR_SIG = b"PK\x06\x07"
-_MAX_COMMENT = 0xFFFF
-# the file's last bytes read to find the end record: it, the largest comment (which
-# zipfile searches as 64 KiB + 1), and the zip64 end record and locator before it
-_TAIL = _END.size + _MAX_COMMENT + 1 + _END64.size + _END64_LOCATOR.size
-_ZIP64_EXTRA = 0x0001
 _MAX_EXTRACT_VERSION = 63  # zipfile refuses members that need a newer version (6.3)
 
-_ZIP64_LIMIT = 0xFFFFFFFF
 _ZIP64_COUNT_LIMIT = 0xFFFF
 _DOS_DATE_1980 = (0 << 9) | (1 << 5) | 1  # 1980-01-01
 _DOS_TIME_0 = 0  # 00:00:00
-_UTF8_FLAG = 0x800
 _UNIX = 3
 _DOS_DIR = 0x10  # MS-DOS directory attribute
 _MADE_BY_VERSION = 20  # "version made by" low byte: spec 2.0 (as Info-ZIP for plain zips)
@@ -160,20 +154,10 @@ def write_layer(wheels: Sequence[Path], target: Target, output: Path) -> LayerRe
 
 # -- reading wheels ------------------------------------------------------------------
 
-# One central directory record, as much of it as is used: the name (decoded as
-# zipfile, and so pip, decodes it), its bytes, flags, version needed to extract,
-# method, CRC, compressed size, size, external attributes, local header offset.
-# A plain tuple: a named one costs more to make than the rest of the parsing.
-_Record = tuple[str, bytes, int, int, int, int, int, int, int, int]
-
-
-class _BadZip(Exception):
-    """Broken zip structure; :func:`_read_central` says so as :class:`UnsafeWheel`."""
-
 
 def _scan(wheel: Path, index: int, root: str) -> tuple[list[_Entry], list[str]]:
     """The entries *wheel* contributes, in central-directory order, and what it drops."""
-    records = _read_central(wheel)
+    records = read_central_directory(wheel)
     data_dirs = _data_dirs(wheel.name, [r[0] for r in records])
     entries: list[_Entry] = []
     dropped: list[str] = []
@@ -195,144 +179,6 @@ def _scan(wheel: Path, index: int, root: str) -> tuple[list[_Entry], list[str]]:
             _Entry(f"{root}/{name}", index, member, raw, offset, method, crc, csize, size, exe)
         )
     return entries, dropped
-
-
-def _read_central(wheel: Path) -> list[_Record]:
-    """*wheel*'s central directory; :class:`UnsafeWheel` if it is not a readable zip."""
-    try:
-        with wheel.open("rb") as f:
-            tail_start = max(f.seek(0, os.SEEK_END) - _TAIL, 0)
-            f.seek(tail_start)
-            tail = f.read()
-            start, size, concat = _locate_central(tail, tail_start)
-            if start >= tail_start:  # a small wheel: already read
-                central = tail[start - tail_start : start - tail_start + size]
-            else:
-                f.seek(start)
-                central = f.read(size)
-        if len(central) != size:  # the file shrank under us
-            raise _BadZip(f"its central directory is cut short at {len(central)} bytes")
-        return _parse_central(central, start, concat, wheel.name)
-    except (_BadZip, OSError) as exc:
-        raise UnsafeWheel(
-            f"{wheel.name} is not a readable zip ({exc}); delete it and download it again"
-        ) from exc
-
-
-def _locate_central(tail: bytes, tail_start: int) -> tuple[int, int, int]:
-    """Where the central directory starts and its size, found as zipfile finds it,
-    and what to add to its local header offsets (for bytes before the zip proper).
-
-    *tail* is the file's last :data:`_TAIL` bytes, from *tail_start*, or all of it.
-    """
-    end = len(tail) - _END.size
-    if end >= 0 and tail.startswith(_END_SIG, end) and tail.endswith(b"\0\0"):
-        at = end  # the end record with no archive comment, the common case
-    else:  # the last signature within the largest comment's reach, as zipfile looks
-        at = tail.rfind(_END_SIG, max(len(tail) - _END.size - _MAX_COMMENT - 1, 0))
-        if at < 0 or at > end:
-            raise _BadZip(
-                f"no end of central directory record ({_END_SIG!r}) in its last "
-                f"{_END.size + _MAX_COMMENT + 1} bytes"
-            )
-    size: int
-    offset: int
-    size, offset = _END.unpack_from(tail, at)[5:7]
-    before = tail_start + at  # the central directory ends where the end records start
-    locator = at - _END64_LOCATOR.size
-    if locator >= 0 and tail.startswith(_LOCATOR_SIG, locator):
-        _, disk, _, disks = _END64_LOCATOR.unpack_from(tail, locator)
-        if disk != 0 or disks > 1:
-            raise _BadZip(f"it is one of {disks} disks of a split zip (disk {disk})")
-        record = locator - _END64.size
-        if record < 0:
-            raise _BadZip("it has a zip64 end locator but no zip64 end record before it")
-        if tail.startswith(_END64_SIG, record):  # else, as zipfile, the plain record
-            size, offset = _END64.unpack_from(tail, record)[8:]
-            before = tail_start + record
-    if size > before:
-        raise _BadZip(
-            f"its end record claims a {size}-byte central directory, but only {before} "
-            "bytes precede it"
-        )
-    return before - size, size, before - size - offset
-
-
-def _parse_central(central: bytes, start: int, concat: int, wheel: str) -> list[_Record]:
-    """The records in *central*, a central directory read from offset *start*;
-    *concat* is added to their local header offsets."""
-    records: list[_Record] = []
-    unpack = _CENTRAL_READ.unpack_from
-    pos = 0
-    end = len(central)
-    while pos < end:
-        if end - pos < _CENTRAL.size:
-            raise _BadZip(f"{_nth(records, start + pos)} is cut short at {end - pos} bytes")
-        # n, x, c: the lengths of the name, the extra field and the comment
-        sig, version, flags, method, crc, csize, size, n, x, c, attr, offset = unpack(central, pos)
-        if sig != _CENTRAL_SIG:
-            raise _BadZip(f"{_nth(records, start + pos)} starts with {sig!r}, not {_CENTRAL_SIG!r}")
-        name_end = pos + _CENTRAL.size + n
-        if name_end + x + c > end:
-            raise _BadZip(
-                f"{_nth(records, start + pos)} is cut short: its name, extra field and comment "
-                f"take {n + x + c} bytes, {end - pos - _CENTRAL.size} are left"
-            )
-        raw = central[pos + _CENTRAL.size : name_end]
-        if x:
-            try:
-                size, csize, offset = _zip64_extra(
-                    central[name_end : name_end + x], size, csize, offset
-                )
-            except _BadZip as exc:
-                raise _BadZip(f"{_nth(records, start + pos)} ({raw!r}) {exc}") from None
-        name = raw.decode("ascii") if raw.isascii() else _decode_name(raw, flags, wheel)
-        records.append((name, raw, flags, version, method, crc, csize, size, attr, offset + concat))
-        pos = name_end + x + c
-    return records
-
-
-def _nth(records: Sequence[_Record], offset: int) -> str:
-    """The central directory record after *records*, at *offset*, for messages."""
-    return f"central directory record {len(records) + 1} (at offset {offset})"
-
-
-def _zip64_extra(extra: bytes, size: int, csize: int, offset: int) -> tuple[int, int, int]:
-    """*size*, *csize* and *offset*, those that overflowed (0xFFFFFFFF) read from the
-    zip64 field of *extra*, whose every field is checked as zipfile checks them."""
-    pos = 0
-    while len(extra) - pos >= 4:
-        kind, length = _EXTRA_HEADER.unpack_from(extra, pos)
-        at, pos = pos + 4, pos + 4 + length
-        if pos > len(extra):
-            raise _BadZip(
-                f"has a corrupt extra field {kind:#06x}: it claims {length} bytes, "
-                f"{len(extra) - at} are left"
-            )
-        if kind == _ZIP64_EXTRA:
-            if size in (_ZIP64_LIMIT, 0xFFFFFFFFFFFFFFFF):
-                size, at = _u64(extra, at, pos, "size")
-            if csize == _ZIP64_LIMIT:
-                csize, at = _u64(extra, at, pos, "compressed size")
-            if offset == _ZIP64_LIMIT:
-                offset, at = _u64(extra, at, pos, "local header offset")
-    return size, csize, offset
-
-
-def _u64(extra: bytes, at: int, end: int, field: str) -> tuple[int, int]:
-    """The 8-byte value at *at* in a zip64 extra field ending at *end*, and what follows."""
-    if at + 8 > end:
-        raise _BadZip(f"has a zip64 extra field without the {field} it should hold")
-    value: int = _U64.unpack_from(extra, at)[0]
-    return value, at + 8
-
-
-def _decode_name(raw: bytes, flags: int, wheel: str) -> str:
-    """*raw* decoded as zipfile (and so pip) decodes it: UTF-8 when flagged, else cp437."""
-    try:
-        return raw.decode("utf-8" if flags & _UTF8_FLAG else "cp437")
-    except UnicodeDecodeError:
-        raise _refused(wheel, raw, "has the UTF-8 flag but its name is not UTF-8") from None
 
 
 def _data_dirs(filename: str, names: Sequence[str]) -> set[str]:
@@ -377,7 +223,7 @@ def _check_member(wheel: Path, name: str, flags: int, version: int, attr: int) -
             f"needs zip {version // 10}.{version % 10} to extract (zipfile, so pip, stops at 6.3)"
         )
     if problem is not None:
-        raise _refused(wheel.name, name, problem)
+        raise unsafe_member(wheel.name, name, problem)
 
 
 def _suspect(name: str) -> bool:
@@ -390,14 +236,6 @@ def _suspect(name: str) -> bool:
         or "\0" in name
         or name[:1] in ("", "/", ".")
         or name[1:2] == ":"
-    )
-
-
-def _refused(wheel: str, name: str | bytes, problem: str) -> UnsafeWheel:
-    return UnsafeWheel(
-        f"{wheel}: member {name!r} {problem}; refusing to put this wheel in a "
-        "layer. Exclude the project (--exclude) or pin another version, and report "
-        "it to the project."
     )
 
 
@@ -438,7 +276,7 @@ def _data_start(src: BinaryIO, wheel: Path, entry: _Entry) -> int:
         )
     name_len: int
     extra_len: int
-    name_len, extra_len = _EXTRA_HEADER.unpack_from(header, 26)
+    name_len, extra_len = EXTRA_HEADER.unpack_from(header, 26)
     # the names must match as decoded by the central entry's flag (UTF-8 or cp437);
     # both decodings are one-to-one, so comparing the bytes is the same
     if name_len != len(entry.raw) or header[_LOCAL.size :] != entry.raw:
@@ -523,7 +361,7 @@ def _write_zip(
     entries: Sequence[_Entry],
     wheels: Sequence[Path],
     *,
-    zip64_limit: int = _ZIP64_LIMIT,
+    zip64_limit: int = ZIP64_LIMIT,
     zip64_count_limit: int = _ZIP64_COUNT_LIMIT,
 ) -> None:
     """Write *entries* copied from *wheels* as one zip; the limits exist for tests."""
@@ -560,9 +398,9 @@ def _write_zip(
     if count64 or offset64 or size64:
         end64_offset = out.offset
         out.write(
-            _END64.pack(
+            END64.pack(
                 b"PK\x06\x06",
-                _END64.size - 12,
+                END64.size - 12,
                 (_UNIX << 8) | 45,
                 45,
                 0,
@@ -573,9 +411,9 @@ def _write_zip(
                 cd_offset,
             )
         )
-        out.write(_END64_LOCATOR.pack(b"PK\x06\x07", 0, end64_offset, 1))
+        out.write(END64_LOCATOR.pack(b"PK\x06\x07", 0, end64_offset, 1))
     out.write(
-        _END.pack(
+        END.pack(
             b"PK\x05\x06",
             0,
             0,
@@ -591,7 +429,7 @@ def _write_zip(
 def _entry_headers(entry: _Entry, offset: int, zip64_limit: int) -> tuple[bytes, bytes]:
     """*entry*'s local header (to be written at *offset*) and central directory record."""
     name = entry.name.encode("utf-8")
-    flags = 0 if len(name) == len(entry.name) else _UTF8_FLAG  # the same length: ASCII
+    flags = 0 if len(name) == len(entry.name) else UTF8_FLAG  # the same length: ASCII
     *_, method, crc, csize, size, executable = entry
     sizes64 = size >= zip64_limit or csize >= zip64_limit
     offset64 = offset >= zip64_limit
@@ -622,8 +460,8 @@ def _entry_headers(entry: _Entry, offset: int, zip64_limit: int) -> tuple[bytes,
     if sizes64:
         local += struct.pack("<HHQQ", 0x0001, 16, size, csize)
     return local, (
-        _CENTRAL.pack(
-            _CENTRAL_SIG,
+        CENTRAL.pack(
+            CENTRAL_SIG,
             _MADE_BY_VERSION if needed <= 20 else needed,
             _UNIX,
             needed,

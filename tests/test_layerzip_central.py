@@ -1,4 +1,4 @@
-"""layerzip's own central directory reader: found, parsed and checked as zipfile does.
+"""zipread, layerzip's central directory reader: found, parsed and checked as zipfile does.
 
 Each wheel variant below holds the same members as a plain wheel in a different
 zip layout (a comment, bytes before the zip, zip64 records and extras); its
@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from wheelfactory import Member, make_wheel
 
-from layerbuilder import layerzip
 from layerbuilder.errors import UnsafeWheel
 from layerbuilder.layerzip import write_layer
 from layerbuilder.targets import get_target
+from layerbuilder.zipread import read_central_directory
 
 T312 = get_target("python3.12", "x86_64")
 STORED, DEFLATED = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED
@@ -166,7 +166,7 @@ def _as_zipfile_reads(path: Path) -> list[tuple[object, ...]]:
 
 
 def _as_we_read(path: Path) -> list[tuple[object, ...]]:
-    return [(r[0], *r[2:]) for r in layerzip._read_central(path)]
+    return [(r[0], *r[2:]) for r in read_central_directory(path)]
 
 
 def test_records_are_those_zipfile_reads(
