@@ -24,27 +24,34 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import posixpath
 import re
-import stat
 import zipfile
 import zlib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .elf import ElfError, ElfInfo, VersionNeed, is_elf, read_elf
+from .elf import ElfError, ElfInfo
+from .elfscan import (
+    READERS,
+    VERSION,
+    MemberKey,
+    Scanned,
+    glibc_version,
+    is_symlink,
+    may_be_elf,
+    read_member,
+    symbol_filter,
+    version_tuple,
+)
 from .errors import VerificationFailed
 from .limits import MAX_LAYERS, MAX_UNZIPPED
 from .linker import OPT, Linkage, base_image, extension_tag, link, manylinux_libraries
 from .targets import Target
-
-# ELF members read at once (see _read_elfs)
-_READERS = min(4, os.cpu_count() or 1)
 
 __all__ = [
     "CHECKS",
@@ -83,29 +90,12 @@ _ALLOWED_TOP = {
     "bin": "on PATH",
     "extensions": "Lambda extensions",
 }
-# Members whose names say they are not ELF files; everything else is sniffed.
-_NOT_ELF: tuple[str, ...] = (
-    ".py",
-    ".pyc",
-    ".pyi",
-    ".pyx",
-    ".pxd",
-    ".h",
-    ".hpp",
-    ".c",
-    ".cpp",
-    ".txt",
-    ".md",
-)
-_NOT_ELF += (".rst", ".json", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".html", ".js", ".css")
-_NOT_ELF += (".csv", ".typed", "/RECORD", "/METADATA", "/WHEEL", "/INSTALLER", ".pem")
 _CPYTHON_TAG = re.compile(r"^cpython-(?P<ver>\d)(?P<minor>\d+)(?P<flags>[a-z]*)(?:-(?P<plat>.+))?$")
 _SITE = re.compile(r"^python/lib/python(?P<ver>\d+\.\d+)/(?P<site>site-packages/)?")
 _WHEEL_FILE = re.compile(
     r"^(?P<root>python/(?:lib/python\d+\.\d+/site-packages/)?)[^/]+\.dist-info/WHEEL$"
 )
 _MAX_METADATA = 64 * 1024 * 1024
-_VERSION = re.compile(r"^(?P<family>[A-Z]+)_(?P<ver>\d+(?:\.\d+)*)$")
 
 
 # -- values --------------------------------------------------------------------------
@@ -228,51 +218,15 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word[:-1] + 'ies' if word.endswith('y') else word + 's'}"
 
 
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in text.split("."))
-
-
 # -- entry points ---------------------------------------------------------------------
 
 
-class _SmallSteps:
-    """A zip member whose seeks inflate in small steps.
-
-    ``ZipExtFile.seek`` skips ahead by reading up to 16 MiB at a time, and a
-    backward seek starts again from the top the same way: reading ELF headers
-    scattered through a large shared library would hold tens of MB at once.
-    """
-
-    _STEP = 256 * 1024
-
-    def __init__(self, member: Any) -> None:
-        self._member = member
-        self._pos = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data: bytes = self._member.read(n)
-        self._pos += len(data)
-        return data
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 1:
-            offset += self._pos
-        elif whence != 0:
-            raise ValueError("only absolute and relative seeks")
-        if offset < self._pos:
-            self._member.seek(0)
-            self._pos = 0
-        while self._pos < offset:
-            if not self.read(min(self._STEP, offset - self._pos)):
-                break
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-
 def verify_layer(
-    zip_path: str | Path, target: Target, *, with_layers: Sequence[str | Path] = ()
+    zip_path: str | Path,
+    target: Target,
+    *,
+    with_layers: Sequence[str | Path] = (),
+    scanned: Mapping[MemberKey, Scanned] | None = None,
 ) -> VerifyReport:
     """Check the layer zip at *zip_path* for *target*.
 
@@ -280,6 +234,11 @@ def verify_layer(
     lists them after this one; they count towards the size limit, provide
     libraries, and overlaps with them are reported.  Problems come back as
     findings; nothing about a bad zip raises.
+
+    *scanned* holds what was already read from the members of the wheels the
+    layer was made from (:func:`layerbuilder.elfscan.merge_scans`); a member
+    whose :class:`~layerbuilder.elfscan.MemberKey` is in it is not read again.
+    The report is the same with or without it.
     """
     name = str(zip_path)
     try:
@@ -288,7 +247,7 @@ def verify_layer(
         finding = Finding("error", "zip", "", f"cannot open {name!r} as a zip file: {exc}")
         return VerifyReport(name, target, (finding,), 0, 0, 0, tuple(map(str, with_layers)))
     with zf:
-        return verify_zipfile(zf, target, name=name, with_layers=with_layers)
+        return verify_zipfile(zf, target, name=name, with_layers=with_layers, scanned=scanned)
 
 
 def verify_zipfile(
@@ -297,11 +256,12 @@ def verify_zipfile(
     *,
     name: str | None = None,
     with_layers: Sequence[str | Path] = (),
+    scanned: Mapping[MemberKey, Scanned] | None = None,
 ) -> VerifyReport:
-    """Like :func:`verify_layer` for a zip that is already open for reading
-    (``build`` checks the zip it has just written this way)."""
+    """Like :func:`verify_layer` for a zip that is already open for reading."""
     layer = name or str(zf.filename or "<zip>")
-    return _Verifier(zf, target, layer, [str(p) for p in with_layers]).run()
+    others = [str(p) for p in with_layers]
+    return _Verifier(zf, target, layer, others, scanned or {}).run()
 
 
 # -- the checks -----------------------------------------------------------------------
@@ -314,8 +274,16 @@ class _Elf:
 
 
 class _Verifier:
-    def __init__(self, zf: zipfile.ZipFile, target: Target, layer: str, others: list[str]) -> None:
+    def __init__(
+        self,
+        zf: zipfile.ZipFile,
+        target: Target,
+        layer: str,
+        others: list[str],
+        scanned: Mapping[MemberKey, Scanned],
+    ) -> None:
         self.zf = zf
+        self.scanned = scanned
         self.target = target
         self.layer = layer
         self.others = others
@@ -390,7 +358,7 @@ class _Verifier:
                     "which copy is unpacked depends on the tool: rebuild the zip",
                 )
             seen.add(info.filename)
-            if _is_symlink(info):
+            if is_symlink(info):
                 self._symlink(info)
                 continue
             if info.file_size > BOMB_MIN_SIZE and info.file_size > BOMB_RATIO * max(
@@ -638,44 +606,24 @@ class _Verifier:
     # -- ELF files ----------------------------------------------------------------
 
     def _read_elfs(self, files: list[zipfile.ZipInfo]) -> None:
-        glibc = self.target.glibc
-
-        def want(need: VersionNeed) -> bool:
-            v = _glibc_version(need.name)
-            if v is not None:
-                return v > glibc
-            m = _VERSION.match(need.name)
-            ceiling = self.base.ceilings.get(m["family"]) if m else None
-            return ceiling is not None and m is not None and _version_tuple(m["ver"]) > ceiling
-
-        def parse(info: zipfile.ZipInfo) -> tuple[ElfInfo | None, BaseException | None]:
-            try:
-                with self.zf.open(info) as raw:
-                    member = _SmallSteps(raw)
-                    if not is_elf(member.read(4)):
-                        return None, None
-                    return read_elf(member, info.file_size, want_symbols=want), None  # type: ignore[arg-type]
-            except (
-                ElfError,
-                zipfile.BadZipFile,
-                zlib.error,
-                OSError,
-                EOFError,
-                NotImplementedError,
-                RuntimeError,
-            ) as exc:
-                return None, exc
-
-        todo = [
-            info
-            for info in files
-            if not (info.file_size < 4 or info.filename.endswith(_NOT_ELF) or _is_symlink(info))
-        ]
-        # Inflating the members is most of the work, and zlib lets go of the GIL
-        # while it inflates: read several at once; findings keep the zip's order.
-        with ThreadPoolExecutor(max_workers=_READERS) as pool:
-            results = list(pool.map(parse, todo))
-        for info, (parsed, exc) in zip(todo, results):
+        want = symbol_filter(self.target)
+        todo = [info for info in files if may_be_elf(info)]
+        unread = [info for info in todo if MemberKey.of(info) not in self.scanned]
+        fresh: Iterator[tuple[ElfInfo | None, BaseException | None]] = iter(())
+        if unread:
+            # Inflating the members is most of the work, and zlib lets go of the GIL
+            # while it inflates: read several at once; findings keep the zip's order.
+            with ThreadPoolExecutor(max_workers=READERS) as pool:
+                fresh = iter(list(pool.map(lambda i: read_member(self.zf, i, want), unread)))
+        for info in todo:
+            parsed: ElfInfo | None
+            exc: BaseException | None
+            key = MemberKey.of(info)
+            if key in self.scanned:  # read from the wheel it was copied from
+                value = self.scanned[key]
+                parsed, exc = (None, value) if isinstance(value, ElfError) else (value, None)
+            else:
+                parsed, exc = next(fresh)
             if isinstance(exc, ElfError):
                 loadable = re.search(r"\.so(\.\d+)*$", info.filename) is not None
                 self.add(
@@ -730,7 +678,7 @@ class _Verifier:
         glibc = self.target.glibc
         too_new: dict[str, tuple[int, ...]] = {}
         for need in elf.info.version_needs:
-            v = _glibc_version(need.name)
+            v = glibc_version(need.name)
             if v is not None and v > glibc:
                 too_new[need.name] = v
         if not too_new:
@@ -757,11 +705,11 @@ class _Verifier:
         """Symbol versions *elf* needs from the base image's copy of *library*."""
         too_new: list[str] = []
         for need in elf.info.version_needs:
-            m = _VERSION.match(need.name)
+            m = VERSION.match(need.name)
             if need.file != library or m is None or m["family"] == "GLIBC":
                 continue
             ceiling = self.base.ceilings.get(m["family"])
-            if ceiling is not None and _version_tuple(m["ver"]) > ceiling:
+            if ceiling is not None and version_tuple(m["ver"]) > ceiling:
                 too_new.append(need.name)
         if too_new:
             described = ", ".join(_with_symbols(n, elf.info.symbols) for n in sorted(too_new))
@@ -869,15 +817,6 @@ def _unsafe_name(name: str) -> str | None:
     if ".." in name.split("/"):
         return "'..' component"
     return None
-
-
-def _is_symlink(info: zipfile.ZipInfo) -> bool:
-    return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
-
-
-def _glibc_version(name: str) -> tuple[int, ...] | None:
-    m = _VERSION.match(name)
-    return _version_tuple(m["ver"]) if m and m["family"] == "GLIBC" else None
 
 
 def _with_symbols(version: str, symbols: Mapping[str, tuple[str, ...]]) -> str:

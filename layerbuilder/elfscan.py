@@ -1,0 +1,323 @@
+"""Read what ``verify`` needs from the ELF members of a zip, also ahead of time.
+
+:func:`read_member` reads one zip member the way ``verify`` does: the first
+four bytes to see whether it is ELF at all, then :func:`~layerbuilder.elf.read_elf`
+through :class:`SmallSteps`, so no member is ever held whole in memory.
+
+Inflating those members is most of what ``verify`` costs, and a layer's
+members are its wheels' members copied raw (same compressed bytes, CRC and
+sizes).  So ``build`` reads each wheel with :func:`scan_wheel` as soon as it is
+downloaded (:class:`WheelScans` runs those reads in the background while the
+other wheels download and the zip is written), and ``verify`` takes a member's
+result from the scans only when its :class:`MemberKey` -- layer path, CRC-32,
+compressed and uncompressed size and method -- is that of exactly one scanned
+wheel member.  Everything else is read from the zip as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import threading
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple
+
+from .elf import ElfError, ElfInfo, VersionNeed, is_elf, read_elf
+from .layerzip import _scan as _layer_entries
+from .linker import base_image
+from .targets import Target
+
+__all__ = [
+    "READERS",
+    "MemberKey",
+    "Scanned",
+    "SmallSteps",
+    "WheelScan",
+    "WheelScans",
+    "glibc_version",
+    "may_be_elf",
+    "merge_scans",
+    "read_member",
+    "scan_wheel",
+    "symbol_filter",
+    "version_tuple",
+]
+
+log = logging.getLogger(__name__)
+
+#: ELF members (or wheels) read at once; zlib lets go of the GIL while it inflates.
+READERS = min(4, os.cpu_count() or 1)
+
+# Members whose names say they are not ELF files; everything else is sniffed.
+NOT_ELF: tuple[str, ...] = (
+    ".py",
+    ".pyc",
+    ".pyi",
+    ".pyx",
+    ".pxd",
+    ".h",
+    ".hpp",
+    ".c",
+    ".cpp",
+    ".txt",
+    ".md",
+)
+NOT_ELF += (".rst", ".json", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".html", ".js", ".css")
+NOT_ELF += (".csv", ".typed", "/RECORD", "/METADATA", "/WHEEL", "/INSTALLER", ".pem")
+VERSION = re.compile(r"^(?P<family>[A-Z]+)_(?P<ver>\d+(?:\.\d+)*)$")
+
+#: What reading one member gave: its ELF facts, why it is a broken ELF file,
+#: or None when it is not an ELF file at all.
+Scanned = ElfInfo | ElfError | None
+
+# what makes a member unreadable (reported by verify as a "zip" finding)
+_READ_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    OSError,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+)
+
+
+class MemberKey(NamedTuple):
+    """What identifies a member's bytes: a layer member whose key equals a
+    scanned wheel member's was copied raw from it."""
+
+    name: str  # the path in the layer zip
+    crc: int
+    compress_size: int
+    file_size: int
+    compress_type: int
+
+    @classmethod
+    def of(cls, info: zipfile.ZipInfo) -> MemberKey:
+        return cls(info.filename, info.CRC, info.compress_size, info.file_size, info.compress_type)
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+def glibc_version(name: str) -> tuple[int, ...] | None:
+    """``(2, 28)`` for ``GLIBC_2.28``; None for other version names."""
+    m = VERSION.match(name)
+    return version_tuple(m["ver"]) if m and m["family"] == "GLIBC" else None
+
+
+def is_symlink(info: zipfile.ZipInfo) -> bool:
+    return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
+
+
+def may_be_elf(info: zipfile.ZipInfo) -> bool:
+    """Whether *info* is worth opening to look for the ELF magic."""
+    return not (info.file_size < 4 or info.filename.endswith(NOT_ELF) or is_symlink(info))
+
+
+def symbol_filter(target: Target) -> Callable[[VersionNeed], bool]:
+    """The version needs whose symbol names ``verify`` quotes for *target*: glibc
+    versions newer than its glibc, and others above the base image's ceilings."""
+    glibc = target.glibc
+    ceilings = base_image(target.os_name).ceilings
+
+    def want(need: VersionNeed) -> bool:
+        v = glibc_version(need.name)
+        if v is not None:
+            return v > glibc
+        m = VERSION.match(need.name)
+        ceiling = ceilings.get(m["family"]) if m else None
+        return ceiling is not None and m is not None and version_tuple(m["ver"]) > ceiling
+
+    return want
+
+
+class SmallSteps:
+    """A zip member whose seeks inflate in small steps.
+
+    ``ZipExtFile.seek`` skips ahead by reading up to 16 MiB at a time, and a
+    backward seek starts again from the top the same way: reading ELF headers
+    scattered through a large shared library would hold tens of MB at once.
+    """
+
+    _STEP = 256 * 1024
+
+    def __init__(self, member: Any) -> None:
+        self._member = member
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self._member.read(n)
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 1:
+            offset += self._pos
+        elif whence != 0:
+            raise ValueError("only absolute and relative seeks")
+        if offset < self._pos:
+            self._member.seek(0)
+            self._pos = 0
+        while self._pos < offset:
+            if not self.read(min(self._STEP, offset - self._pos)):
+                break
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+def read_member(
+    zf: zipfile.ZipFile, info: zipfile.ZipInfo, want: Callable[[VersionNeed], bool]
+) -> tuple[ElfInfo | None, BaseException | None]:
+    """``(facts, None)`` for an ELF member, ``(None, None)`` for any other file,
+    ``(None, error)`` when it cannot be read (an :class:`ElfError` if it starts
+    like ELF but is malformed)."""
+    try:
+        with zf.open(info) as raw:
+            member = SmallSteps(raw)
+            if not is_elf(member.read(4)):
+                return None, None
+            return read_elf(member, info.file_size, want_symbols=want), None  # type: ignore[arg-type]
+    except (ElfError, *_READ_ERRORS) as exc:
+        return None, exc
+
+
+class WheelScan(NamedTuple):
+    """What :func:`scan_wheel` read from one wheel, by layer member key."""
+
+    read: dict[MemberKey, Scanned]
+    #: members it did not read (unreadable, stopped before them, or a key the
+    #: wheel holds twice): verify must read these from the zip
+    unread: frozenset[MemberKey]
+
+
+def scan_wheel(
+    wheel: str | Path, target: Target, *, stop: threading.Event | None = None
+) -> WheelScan:
+    """Read the members of *wheel* that ``verify`` would read in a layer for
+    *target*, keyed as they will be in the layer zip.
+
+    Raises :class:`~layerbuilder.errors.UnsafeWheel` for a wheel that
+    ``write_layer`` would refuse.  Once *stop* is set, the members not yet read
+    are left unread.
+    """
+    wheel = Path(wheel)
+    entries, _dropped = _layer_entries(wheel, 0, target.site_packages.rstrip("/"))
+    want = symbol_filter(target)
+    read: dict[MemberKey, Scanned] = {}
+    unread: set[MemberKey] = set()
+    with zipfile.ZipFile(wheel) as zf:
+        by_offset = {info.header_offset: info for info in zf.infolist()}
+        todo: list[tuple[MemberKey, zipfile.ZipInfo]] = []
+        seen: set[MemberKey] = set()
+        for entry in entries:
+            info = by_offset[entry.header_offset]
+            if entry.file_size < 4 or entry.name.endswith(NOT_ELF) or is_symlink(info):
+                continue  # verify never reads it (see may_be_elf)
+            key = MemberKey(
+                entry.name, entry.crc, entry.compress_size, entry.file_size, entry.compress_type
+            )
+            if key in seen:
+                unread.add(key)
+            seen.add(key)
+            todo.append((key, info))
+        for key, info in todo:
+            if key in unread:
+                continue
+            if stop is not None and stop.is_set():
+                unread.add(key)
+                continue
+            parsed, exc = read_member(zf, info, want)
+            if exc is None:
+                read[key] = parsed
+            elif isinstance(exc, ElfError):
+                read[key] = exc
+            else:
+                unread.add(key)
+    return WheelScan(read, frozenset(unread))
+
+
+def merge_scans(scans: Iterable[WheelScan]) -> dict[MemberKey, Scanned]:
+    """The results of *scans* (of every wheel in a layer) that ``verify`` may
+    use: those whose key exactly one wheel member has.  A layer member with
+    that key can only be a raw copy of that wheel member."""
+    merged: dict[MemberKey, Scanned] = {}
+    seen: set[MemberKey] = set()
+    for scan in scans:
+        for key in scan.unread:
+            merged.pop(key, None)
+            seen.add(key)
+        for key, value in scan.read.items():
+            if key in seen:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+            seen.add(key)
+    return merged
+
+
+class WheelScans:
+    """:func:`scan_wheel` for each wheel handed to :meth:`submit`, in the background.
+
+    :meth:`results` waits for them all; :meth:`close` (also on leaving the
+    ``with`` block) cancels the scans not started, stops the running ones at
+    their next member, and waits for their threads to end.  Scanning is only a
+    head start: whatever a scan does not give is read from the zip.
+    """
+
+    def __init__(self, target: Target, workers: int = READERS) -> None:
+        self._target = target
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._futures: dict[Path, Future[WheelScan | None]] = {}
+        self._pool = ThreadPoolExecutor(workers, "layerbuilder-scan")
+
+    def __enter__(self) -> WheelScans:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def submit(self, wheel: Path) -> None:
+        """Start reading *wheel* (from any thread; ignored once closed)."""
+        with self._lock:
+            if not self._stop.is_set() and wheel not in self._futures:
+                self._futures[wheel] = self._pool.submit(self._scan, wheel)
+
+    def _scan(self, wheel: Path) -> WheelScan | None:
+        try:
+            return scan_wheel(wheel, self._target, stop=self._stop)
+        except Exception as exc:  # write_layer reports a bad wheel; verify reads the zip
+            log.debug("scanning %s failed: %s", wheel.name, exc)
+            return None
+
+    def results(self, wheels: Iterable[Path]) -> dict[MemberKey, Scanned]:
+        """Wait for the scans, then :func:`merge_scans` of them, if *wheels* (the
+        wheels of the layer) were all scanned in full; else nothing."""
+        with self._lock:
+            futures = dict(self._futures)
+        if set(futures) != set(wheels):
+            return {}
+        scans = [fut.result() for fut in futures.values()]
+        if any(scan is None for scan in scans):
+            return {}
+        return merge_scans(scan for scan in scans if scan is not None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
