@@ -140,35 +140,60 @@ def symbol_filter(target: Target) -> Callable[[VersionNeed], bool]:
 
 
 class SmallSteps:
-    """A zip member whose seeks inflate in small steps.
+    """A zip member whose seeks inflate in small steps, keeping its first bytes.
 
     ``ZipExtFile.seek`` skips ahead by reading up to 16 MiB at a time, and a
     backward seek starts again from the top the same way: reading ELF headers
     scattered through a large shared library would hold tens of MB at once.
+    And the ELF reader does seek back: ``PT_DYNAMIC`` sits near the end of a
+    library, the strings and symbols it points to near the start.  So the first
+    :attr:`HEAD` bytes are kept as they stream past, and reads there are served
+    from them instead of inflating the member again from the top.
     """
 
-    _STEP = 256 * 1024
+    _STEP = 64 * 1024
+    HEAD = 512 * 1024
 
     def __init__(self, member: Any) -> None:
         self._member = member
-        self._pos = 0
+        self._pos = 0  # where the next read starts
+        self._at = 0  # where the member's stream is
+        self._head = bytearray()  # the member's first bytes, as far as they were read
+
+    def _pull(self, n: int) -> bytes:
+        data: bytes = self._member.read(n)
+        if self._at == len(self._head) < self.HEAD:
+            self._head += data[: self.HEAD - len(self._head)]
+        self._at += len(data)
+        return data
 
     def read(self, n: int = -1) -> bytes:
-        data: bytes = self._member.read(n)
-        self._pos += len(data)
-        return data
+        kept = b""
+        if self._pos < len(self._head):
+            end = len(self._head) if n < 0 else min(len(self._head), self._pos + n)
+            kept = bytes(self._head[self._pos : end])
+            self._pos = end
+            if n >= 0:
+                n -= len(kept)
+                if n == 0:
+                    return kept
+        if self._at != self._pos:
+            if self._pos < self._at:
+                self._member.seek(0)
+                self._at = 0
+            while self._at < self._pos:
+                if not self._pull(min(self._STEP, self._pos - self._at)):
+                    return kept  # the member ends before
+        data = self._pull(n)
+        self._pos = self._at
+        return kept + data
 
     def seek(self, offset: int, whence: int = 0) -> int:
         if whence == 1:
             offset += self._pos
         elif whence != 0:
             raise ValueError("only absolute and relative seeks")
-        if offset < self._pos:
-            self._member.seek(0)
-            self._pos = 0
-        while self._pos < offset:
-            if not self.read(min(self._STEP, offset - self._pos)):
-                break
+        self._pos = max(0, offset)
         return self._pos
 
     def tell(self) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import random
 import struct
 import threading
 import zipfile
@@ -25,6 +26,7 @@ from layerbuilder.build import build_layer
 from layerbuilder.elf import ElfInfo
 from layerbuilder.elfscan import (
     MemberKey,
+    SmallSteps,
     WheelScan,
     WheelScans,
     may_be_elf,
@@ -390,3 +392,43 @@ def test_scan_wheel_reads_members_by_their_layer_names(tmp_path: Path) -> None:
         key.name, info.CRC, info.compress_size, info.file_size, info.compress_type
     )
     assert struct.unpack("<H", GOOD[18:20]) == (62,)
+
+
+def test_small_steps_reads_like_a_file_and_keeps_the_head(tmp_path: Path) -> None:
+    data = random.Random(7).randbytes(3 << 20)
+    with zipfile.ZipFile(tmp_path / "m.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("lib.so", data)
+    rewinds = 0
+    with zipfile.ZipFile(tmp_path / "m.zip") as zf, zf.open("lib.so") as raw:
+        real_seek = raw.seek
+
+        def seek(offset: int, whence: int = 0) -> int:
+            nonlocal rewinds
+            rewinds += 1
+            return real_seek(offset, whence)
+
+        raw.seek = seek  # type: ignore[method-assign]
+        f = SmallSteps(raw)
+        # the way read_elf goes: the header, far ahead to PT_DYNAMIC, back to the tables
+        for offset, n in [(0, 4), (0, 65536), (2_900_000, 65536), (300_000, 4096), (10, 7)]:
+            assert f.seek(offset) == offset
+            assert f.read(n) == data[offset : offset + n], (offset, n)
+        assert rewinds == 0
+        f.seek(SmallSteps.HEAD - 3)  # across the end of the kept head
+        assert f.read(10) == data[SmallSteps.HEAD - 3 : SmallSteps.HEAD + 7]
+        assert rewinds == 1
+        f.seek(1_000_000)  # ahead: no need to go back
+        assert f.read(100) == data[1_000_000:1_000_100]
+        assert rewinds == 1
+        f.seek(900_000)  # behind, past the head: inflated again from the top
+        assert f.read(100) == data[900_000:900_100]
+        assert rewinds == 2
+        assert f.tell() == 900_100
+        f.seek(100, 1)
+        assert f.read(5) == data[900_200:900_205]
+        f.seek(len(data) - 2)
+        assert f.read(10) == data[-2:]
+        f.seek(len(data) + 10)
+        assert f.read(5) == b""
+        f.seek(SmallSteps.HEAD - 5)
+        assert f.read() == data[SmallSteps.HEAD - 5 :]
