@@ -6,8 +6,8 @@ through :class:`SmallSteps`, so no member is ever held whole in memory.
 
 Inflating those members is most of what ``verify`` costs, and a layer's
 members are its wheels' members copied raw (same compressed bytes, CRC and
-sizes).  So ``build`` reads each wheel with :func:`scan_wheel` as soon as it is
-downloaded (:class:`WheelScans` runs those reads in the background while the
+sizes).  So ``build`` reads each wheel's members as soon as it is downloaded
+(:class:`WheelScans`: what :func:`scan_wheel` does, in the background while the
 other wheels download and the zip is written), and ``verify`` takes a member's
 result from the scans only when its :class:`MemberKey` -- layer path, CRC-32,
 compressed and uncompressed size and method -- is that of exactly one scanned
@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 from .elf import ElfError, ElfInfo, VersionNeed, is_elf, read_elf
-from .layerzip import _scan as _layer_entries
+from .layerzip import _data_dirs
 from .linker import base_image
 from .targets import Target
 
@@ -229,45 +229,72 @@ def scan_wheel(
     wheel: str | Path, target: Target, *, stop: threading.Event | None = None
 ) -> WheelScan:
     """Read the members of *wheel* that ``verify`` would read in a layer for
-    *target*, keyed as they will be in the layer zip.
-
-    Raises :class:`~layerbuilder.errors.UnsafeWheel` for a wheel that
-    ``write_layer`` would refuse.  Once *stop* is set, the members not yet read
-    are left unread.
+    *target*, keyed as they will be in the layer zip.  Once *stop* is set, the
+    members not yet read are left unread.
     """
-    wheel = Path(wheel)
-    entries, _dropped = _layer_entries(wheel, 0, target.site_packages.rstrip("/"))
-    want = symbol_filter(target)
+    with zipfile.ZipFile(wheel) as zf:
+        todo, twice = _candidates(Path(wheel).name, zf, target)
+        scan = _read_members(zf, todo, symbol_filter(target), stop)
+    return WheelScan(scan.read, scan.unread | twice)
+
+
+_Todo = list[tuple[MemberKey, zipfile.ZipInfo]]
+
+
+def _candidates(
+    filename: str, zf: zipfile.ZipFile, target: Target
+) -> tuple[_Todo, frozenset[MemberKey]]:
+    """The members of the wheel *filename* (open as *zf*) that verify would
+    read, by their layer keys, and the keys it holds more than once (left out).
+
+    The layer paths are :func:`~layerbuilder.layerzip.write_layer`'s: under
+    site-packages, ``.data/purelib`` and ``.data/platlib`` merged in, other
+    ``.data`` schemes and directories left out.
+    """
+    infos = zf.infolist()
+    data_dirs = _data_dirs(filename, infos)
+    root = target.site_packages.rstrip("/")
+    todo: _Todo = []
+    seen: set[MemberKey] = set()
+    twice: set[MemberKey] = set()
+    for info in infos:
+        name = info.orig_filename
+        if info.file_size < 4 or name.endswith((*NOT_ELF, "/")) or is_symlink(info):
+            continue  # not in the layer, or verify never reads it (see may_be_elf)
+        head, sep, rest = name.partition("/")
+        if sep and head in data_dirs:
+            scheme, sep, name = rest.partition("/")
+            if scheme not in ("purelib", "platlib") or not sep:
+                continue
+        key = MemberKey(
+            f"{root}/{name}", info.CRC, info.compress_size, info.file_size, info.compress_type
+        )
+        if key in seen:
+            twice.add(key)
+        seen.add(key)
+        todo.append((key, info))
+    return [(k, i) for k, i in todo if k not in twice], frozenset(twice)
+
+
+def _read_members(
+    zf: zipfile.ZipFile,
+    todo: _Todo,
+    want: Callable[[VersionNeed], bool],
+    stop: threading.Event | None,
+) -> WheelScan:
     read: dict[MemberKey, Scanned] = {}
     unread: set[MemberKey] = set()
-    with zipfile.ZipFile(wheel) as zf:
-        by_offset = {info.header_offset: info for info in zf.infolist()}
-        todo: list[tuple[MemberKey, zipfile.ZipInfo]] = []
-        seen: set[MemberKey] = set()
-        for entry in entries:
-            info = by_offset[entry.header_offset]
-            if entry.file_size < 4 or entry.name.endswith(NOT_ELF) or is_symlink(info):
-                continue  # verify never reads it (see may_be_elf)
-            key = MemberKey(
-                entry.name, entry.crc, entry.compress_size, entry.file_size, entry.compress_type
-            )
-            if key in seen:
-                unread.add(key)
-            seen.add(key)
-            todo.append((key, info))
-        for key, info in todo:
-            if key in unread:
-                continue
-            if stop is not None and stop.is_set():
-                unread.add(key)
-                continue
-            parsed, exc = read_member(zf, info, want)
-            if exc is None:
-                read[key] = parsed
-            elif isinstance(exc, ElfError):
-                read[key] = exc
-            else:
-                unread.add(key)
+    for key, info in todo:
+        if stop is not None and stop.is_set():
+            unread.add(key)
+            continue
+        parsed, exc = read_member(zf, info, want)
+        if exc is None:
+            read[key] = parsed
+        elif isinstance(exc, ElfError):
+            read[key] = exc
+        else:
+            unread.add(key)
     return WheelScan(read, frozenset(unread))
 
 
@@ -290,20 +317,35 @@ def merge_scans(scans: Iterable[WheelScan]) -> dict[MemberKey, Scanned]:
     return merged
 
 
+class _Wheel:
+    """One wheel in :class:`WheelScans`: its zip while its members are read."""
+
+    def __init__(self) -> None:
+        self.zf: zipfile.ZipFile | None = None
+        self.twice: frozenset[MemberKey] = frozenset()
+        self.parts: list[Future[WheelScan]] = []
+        self.left = 0  # parts not finished; the last one closes zf
+
+
 class WheelScans:
     """:func:`scan_wheel` for each wheel handed to :meth:`submit`, in the background.
 
+    A wheel's large members are read as tasks of their own, largest first, and
+    the rest as one task, so that one big wheel keeps every reader busy.
     :meth:`results` waits for them all; :meth:`close` (also on leaving the
-    ``with`` block) cancels the scans not started, stops the running ones at
+    ``with`` block) cancels the reads not started, stops the running ones at
     their next member, and waits for their threads to end.  Scanning is only a
     head start: whatever a scan does not give is read from the zip.
     """
 
+    BIG = 1024 * 1024  # members from this size on are read on their own
+
     def __init__(self, target: Target, workers: int = READERS) -> None:
         self._target = target
+        self._want = symbol_filter(target)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._futures: dict[Path, Future[WheelScan | None]] = {}
+        self._wheels: dict[Path, tuple[Future[None], _Wheel]] = {}
         self._pool = ThreadPoolExecutor(workers, "layerbuilder-scan")
 
     def __enter__(self) -> WheelScans:
@@ -320,29 +362,55 @@ class WheelScans:
     def submit(self, wheel: Path) -> None:
         """Start reading *wheel* (from any thread; ignored once closed)."""
         with self._lock:
-            if not self._stop.is_set() and wheel not in self._futures:
-                self._futures[wheel] = self._pool.submit(self._scan, wheel)
+            if not self._stop.is_set() and wheel not in self._wheels:
+                state = _Wheel()
+                self._wheels[wheel] = (self._pool.submit(self._plan, wheel, state), state)
 
-    def _scan(self, wheel: Path) -> WheelScan | None:
+    def _plan(self, wheel: Path, state: _Wheel) -> None:
+        state.zf = zf = zipfile.ZipFile(wheel)
+        todo, state.twice = _candidates(wheel.name, zf, self._target)
+        big = sorted((t for t in todo if t[1].file_size >= self.BIG), key=lambda t: -t[1].file_size)
+        parts = [[t] for t in big] + [[t for t in todo if t[1].file_size < self.BIG]]
+        with self._lock:
+            if self._stop.is_set():
+                return
+            state.left = len(parts)
+            state.parts = [self._pool.submit(self._read, state, part) for part in parts]
+
+    def _read(self, state: _Wheel, part: _Todo) -> WheelScan:
+        assert state.zf is not None
         try:
-            return scan_wheel(wheel, self._target, stop=self._stop)
-        except Exception as exc:  # write_layer reports a bad wheel; verify reads the zip
-            log.debug("scanning %s failed: %s", wheel.name, exc)
-            return None
+            return _read_members(state.zf, part, self._want, self._stop)
+        finally:
+            with self._lock:
+                state.left -= 1
+                last = state.left == 0
+            if last:
+                state.zf.close()
 
     def results(self, wheels: Iterable[Path]) -> dict[MemberKey, Scanned]:
         """Wait for the scans, then :func:`merge_scans` of them, if *wheels* (the
         wheels of the layer) were all scanned in full; else nothing."""
         with self._lock:
-            futures = dict(self._futures)
-        if set(futures) != set(wheels):
+            scans = dict(self._wheels)
+        if set(scans) != set(wheels):
             return {}
-        scans = [fut.result() for fut in futures.values()]
-        if any(scan is None for scan in scans):
+        out: list[WheelScan] = []
+        try:
+            for planned, state in scans.values():
+                planned.result()
+                parts = [part.result() for part in state.parts]
+                read = {k: v for part in parts for k, v in part.read.items()}
+                out.append(WheelScan(read, state.twice.union(*(p.unread for p in parts))))
+        except Exception as exc:  # write_layer reports a bad wheel; verify reads the zip
+            log.debug("scanning the wheels failed: %s", exc)
             return {}
-        return merge_scans(scan for scan in scans if scan is not None)
+        return merge_scans(out)
 
     def close(self) -> None:
         with self._lock:
             self._stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        for _planned, state in self._wheels.values():
+            if state.zf is not None:
+                state.zf.close()  # the wheels whose reads were cancelled
