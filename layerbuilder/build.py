@@ -54,6 +54,10 @@ class BuildResult:
     dropped: tuple[str, ...] = ()
     collisions: tuple[str, ...] = ()
     license_info: str | None = None
+    #: seconds per stage: "resolve" (unless given a plan), "download", "zip" and
+    #: "verify".  verify reads the ELF members of each wheel as it is downloaded,
+    #: alongside the download and zip stages; "verify" is what is left after them
+    #: (waiting for the last of those reads, then the checks on the zip)
     timings: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
