@@ -19,7 +19,7 @@ from elfbuild import EM_AARCH64, make_elf
 from fakeindex import FILES_URL, INDEX_URL, serve
 from wheelfactory import Member, make_wheel, raw_member_bytes
 
-import layerbuilder.verify
+import layerbuilder.verify_elf
 from layerbuilder import elfscan
 from layerbuilder.build import build_layer
 from layerbuilder.elf import ElfInfo
@@ -96,13 +96,13 @@ def candidates(layer: Path) -> set[MemberKey]:
 def zip_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The members verify reads from the layer zip itself."""
     reads: list[str] = []
-    real = layerbuilder.verify.read_member
+    real = layerbuilder.verify_elf.read_member
 
     def spy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, want: Any) -> Any:
         reads.append(info.filename)
         return real(zf, info, want)
 
-    monkeypatch.setattr(layerbuilder.verify, "read_member", spy)
+    monkeypatch.setattr(layerbuilder.verify_elf, "read_member", spy)
     return reads
 
 
