@@ -252,7 +252,7 @@ def _candidates(
     ``.data`` schemes and directories left out.
     """
     infos = zf.infolist()
-    data_dirs = _data_dirs(filename, infos)
+    data_dirs = _data_dirs(filename, [i.orig_filename for i in infos])
     root = target.site_packages.rstrip("/")
     todo: _Todo = []
     seen: set[MemberKey] = set()
