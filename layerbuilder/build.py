@@ -11,6 +11,7 @@ import logging
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +22,7 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .download import check_room, download
+from .download import ZIP_HEADROOM, check_room, download
 from .errors import LayerTooLarge, LockMismatch
 from .index import IndexClient
 from .layerzip import LayerReport, write_layer
@@ -139,36 +140,73 @@ def _wheel_metadata(path: Path) -> bytes | None:
     return None
 
 
-def _download_all(
-    client: IndexClient,
-    plan: Plan,
-    work: Path,
-    show_progress: bool | None,
-    on_done: Callable[[Path], None] | None = None,
-) -> list[Path]:
-    """Download the plan's wheels into *work*, several at once; *on_done* is
-    called (in a download thread) with each wheel as soon as it is verified."""
-    files = [p.file for p in plan.packages]
+class _Downloads:
+    """The plan's wheels, downloaded into *work* by a small pool as soon as they are
+    known: during resolution, as the resolver pins each version, so that the
+    transfers overlap the rest of the resolution instead of following it.
 
-    def fetch(file: DistFile) -> Path:
-        path = download(client.session, file, work, progress=progress)
-        if on_done is not None:
-            on_done(path)
+    *on_done* is called (in a download thread) with each wheel once its sha256 is
+    checked.  A pin that backtracking undoes leaves a wheel no one collects; it goes
+    with the work directory.  Early starts stop once the wheels started would not
+    fit Lambda's limit or twice into the free space (the check :func:`check_room`
+    makes on the whole plan before the rest are started).
+    """
+
+    def __init__(
+        self, client: IndexClient, work: Path, on_done: Callable[[Path], None] | None
+    ) -> None:
+        self._client = client
+        self._work = work
+        self._on_done = on_done
+        self._pool = concurrent.futures.ThreadPoolExecutor(8, "layerbuilder-dl")
+        self._lock = threading.Lock()
+        self._futures: dict[str, concurrent.futures.Future[Path]] = {}
+        self._early_room = min(MAX_UNZIPPED, shutil.disk_usage(work).free // ZIP_HEADROOM)
+        self._started = 0
+        self._stop = threading.Event()
+        self.progress = Progress(0, "downloading", enabled=False)
+
+    def start_early(self, file: DistFile) -> None:
+        """Start *file* now if it fits (see the class): the resolver's on_pin and
+        on_guess (called from its threads)."""
+        self.start(file, early=True)
+
+    def start(self, file: DistFile, *, early: bool = False) -> None:
+        with self._lock:
+            if file.url in self._futures:
+                return
+            if early and self._started + (file.size or 0) > self._early_room:
+                return
+            self._started += file.size or 0
+            self._futures[file.url] = self._pool.submit(self._fetch, file)
+
+    def _fetch(self, file: DistFile) -> Path:
+        path = download(
+            self._client.session, file, self._work, progress=self.progress, stop=self._stop
+        )
+        if self._on_done is not None:
+            self._on_done(path)
         return path
 
-    progress = Progress(
-        sum(f.size or 0 for f in files),
-        f"downloading {len(files)} wheel(s)",
-        enabled=show_progress,
-    )
-    try:
-        workers = max(1, min(8, len(files)))
-        with concurrent.futures.ThreadPoolExecutor(workers, "layerbuilder-dl") as pool:
-            futures = [pool.submit(fetch, f) for f in files]
-            # .result() re-raises the first failure; the work dir is removed by the caller
+    def collect(self, files: Sequence[DistFile], show_progress: bool | None) -> list[Path]:
+        """Every one of *files*, downloaded (starting those not yet started); the
+        first failure is raised once they have all finished."""
+        total = sum(f.size or 0 for f in files)
+        self.progress.retarget(total, f"downloading {len(files)} wheel(s)", show_progress)
+        for f in files:
+            self.start(f)
+        try:
+            futures = [self._futures[f.url] for f in files]
+            concurrent.futures.wait(futures)
             return [fut.result() for fut in futures]
-    finally:
-        progress.close()
+        finally:
+            self.progress.close()
+
+    def close(self) -> None:
+        """Cancel what has not started, stop what is under way (after a failed
+        resolution, or a pin undone: nobody will collect them) and wait for it."""
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextmanager
@@ -208,6 +246,21 @@ def _too_large(report: LayerReport, plan: Plan, paths: Sequence[Path]) -> LayerT
     )
 
 
+def _destination(
+    plan: Plan, target: Target, layer_name: str | None, output: str | Path | None
+) -> tuple[str, Path]:
+    """The layer's name and the zip's absolute path (its directory made)."""
+    top = plan.packages[0]
+    name = (
+        validate_layer_name(layer_name)
+        if layer_name is not None
+        else default_layer_name(top.name, top.version, target)
+    )
+    out = (Path(output) if output is not None else Path(f"{name}.zip")).absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return name, out
+
+
 def build_layer(
     requirements: Sequence[str] | Plan,
     runtime: str | None = None,
@@ -238,80 +291,73 @@ def build_layer(
     if client is None:
         client = IndexClient(index_url)
     timings: dict[str, float] = {}
+    if work_dir is not None:
+        Path(work_dir).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="layerbuilder-", dir=work_dir))
     try:
-        if isinstance(requirements, Plan):
-            plan = requirements
-        else:
-            from .resolver import resolve
+        with _elf_scans(target, verify) as scans:
+            downloads = _Downloads(client, work, scans.submit if scans is not None else None)
+            try:
+                if isinstance(requirements, Plan):
+                    plan = requirements
+                else:
+                    from .resolver import resolve
+
+                    started = time.perf_counter()
+                    plan = resolve(
+                        list(requirements),
+                        target,
+                        client=client,
+                        no_deps=no_deps,
+                        exclude=exclude,
+                        exclude_newer=exclude_newer,
+                        pre=pre,
+                        on_pin=downloads.start_early,
+                        on_guess=downloads.start_early,
+                    )
+                    timings["resolve"] = time.perf_counter() - started
+                log.info("resolved %d package(s) for %s", len(plan.packages), target)
+                if not plan.packages:
+                    raise LockMismatch("nothing to build: the plan holds no packages")
+                name, out = _destination(plan, target, layer_name, output)
+
+                check_room([p.file for p in plan.packages], work)
+                started = time.perf_counter()
+                paths = downloads.collect([p.file for p in plan.packages], progress)
+                timings["download"] = time.perf_counter() - started
+            finally:
+                downloads.close()
+
+            metadata = _wheel_metadata(paths[0])
+            license_info = license_from_metadata(metadata) if metadata else None
 
             started = time.perf_counter()
-            plan = resolve(
-                list(requirements),
-                target,
-                client=client,
-                no_deps=no_deps,
-                exclude=exclude,
-                exclude_newer=exclude_newer,
-                pre=pre,
-            )
-            timings["resolve"] = time.perf_counter() - started
-        log.info("resolved %d package(s) for %s", len(plan.packages), target)
-        if not plan.packages:
-            raise LockMismatch("nothing to build: the plan holds no packages")
+            _status(f"writing {out.name} ({len(paths)} wheel(s))", progress)
+            report = write_layer(paths, target, out)
+            timings["zip"] = time.perf_counter() - started
+            try:
+                if report.unzipped_size > MAX_UNZIPPED:
+                    raise _too_large(report, plan, paths)
+                if scans is not None:
+                    from .verify import verify_layer
 
-        top = plan.packages[0]
-        name = (
-            validate_layer_name(layer_name)
-            if layer_name is not None
-            else default_layer_name(top.name, top.version, target)
-        )
-        out = Path(output) if output is not None else Path(f"{name}.zip")
-        out = out.absolute()
-        out.parent.mkdir(parents=True, exist_ok=True)
-
-        if work_dir is not None:
-            Path(work_dir).mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix="layerbuilder-", dir=work_dir))
-        try:
-            check_room([p.file for p in plan.packages], work)
-            with _elf_scans(target, verify) as scans:
-                started = time.perf_counter()
-                paths = _download_all(
-                    client, plan, work, progress, scans.submit if scans is not None else None
-                )
-                timings["download"] = time.perf_counter() - started
-
-                metadata = _wheel_metadata(paths[0])
-                license_info = license_from_metadata(metadata) if metadata else None
-
-                started = time.perf_counter()
-                _status(f"writing {out.name} ({len(paths)} wheel(s))", progress)
-                report = write_layer(paths, target, out)
-                timings["zip"] = time.perf_counter() - started
-                try:
-                    if report.unzipped_size > MAX_UNZIPPED:
-                        raise _too_large(report, plan, paths)
-                    if scans is not None:
-                        from .verify import verify_layer
-
-                        started = time.perf_counter()
-                        _status(f"verifying {out.name} for {target}", progress)
-                        scanned = scans.results(paths)
-                        waited = time.perf_counter() - started
-                        verify_layer(report.path, target, scanned=scanned).raise_for_errors()
-                        timings["verify"] = time.perf_counter() - started
-                        log.info(
-                            "verify read %d zip member(s) from the wheels while downloading "
-                            "and zipping, and waited %.3f s for them",
-                            len(scanned),
-                            waited,
-                        )
-                except BaseException:
-                    out.unlink(missing_ok=True)
-                    raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+                    started = time.perf_counter()
+                    _status(f"verifying {out.name} for {target}", progress)
+                    scanned = scans.results(paths)
+                    waited = time.perf_counter() - started
+                    verify_layer(report.path, target, scanned=scanned).raise_for_errors()
+                    timings["verify"] = time.perf_counter() - started
+                    log.info(
+                        "verify read %d zip member(s) from the wheels while downloading "
+                        "and zipping, and waited %.3f s for them",
+                        len(scanned),
+                        waited,
+                    )
+            except BaseException:
+                out.unlink(missing_ok=True)
+                raise
     finally:
+        shutil.rmtree(work, ignore_errors=True)
         if own_client:
             client.close()
 

@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -23,13 +24,18 @@ from .limits import MAX_UNZIPPED, mb
 from .models import DistFile
 from .progress import Progress
 
-__all__ = ["CHUNK_SIZE", "ZIP_HEADROOM", "check_room", "download"]
+__all__ = ["CHUNK_SIZE", "ZIP_HEADROOM", "DownloadStopped", "check_room", "download"]
 
 CHUNK_SIZE = 256 * 1024
 #: Room needed per byte of wheels: the wheels themselves, plus a layer zip of
 #: about the same size (entries are copied compressed as they are).
 ZIP_HEADROOM = 2
 _BIGGEST_SHOWN = 5
+
+
+class DownloadStopped(Exception):
+    """A transfer ended because its *stop* event was set (the build no longer
+    needs it); never shown to a user."""
 
 
 def download(
@@ -39,6 +45,7 @@ def download(
     *,
     progress: Progress | None = None,
     timeout: float = 60.0,
+    stop: threading.Event | None = None,
 ) -> Path:
     """Download *file* into *dest_dir* and return its path.
 
@@ -46,6 +53,8 @@ def download(
     :class:`IntegrityError` if either differs (and nothing is left behind).
     HTTP and connection failures raise :class:`IndexUnavailable`.  A file
     already in *dest_dir* whose sha256 matches is reused without downloading.
+    Once *stop* is set the transfer ends at the next chunk (``DownloadStopped``,
+    nothing left behind).
     """
     name = _safe_filename(file)
     dest_dir = Path(dest_dir)
@@ -60,7 +69,7 @@ def download(
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            digest, got = _stream(session, file, out, progress, timeout)
+            digest, got = _stream(session, file, out, progress, timeout, stop)
         _check(file, digest, got)
         os.replace(tmp, final)
     except BaseException:
@@ -75,6 +84,7 @@ def _stream(
     out: BinaryIO,
     progress: Progress | None,
     timeout: float,
+    stop: threading.Event | None = None,
 ) -> tuple[str, int]:
     h = hashlib.sha256()
     got = 0
@@ -87,6 +97,8 @@ def _stream(
                     "the index or its file host may be down, retry later"
                 )
             for chunk in resp.iter_content(CHUNK_SIZE):
+                if stop is not None and stop.is_set():
+                    raise DownloadStopped(f"the download of {file.url} was stopped")
                 if not chunk:
                     continue
                 h.update(chunk)

@@ -234,7 +234,11 @@ class IndexClient:
         self._owns_session = session is None
         if session is None:
             session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(self.max_workers, 10))
+            # connections kept per host: the resolver's workers, plus a build's
+            # downloads (8, running during the resolution) and a margin; a pool too
+            # small makes urllib3 warn "Connection pool is full" and reconnect
+            keep = self.max_workers + 16
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=keep)
             session.mount("https://", adapter)
             session.mount("http://", adapter)
             session.headers["User-Agent"] = USER_AGENT

@@ -57,6 +57,15 @@ class Progress:
                 self._last_draw = now
                 self._draw(now)
 
+    def retarget(self, total_bytes: int, label: str, enabled: bool | None = None) -> None:
+        """Set the total and the label, keeping the bytes done so far, and from now on
+        draw if *enabled* (``None``: when the stream is a TTY).  For work that starts
+        before its total is known: downloads begun while resolving."""
+        with self._lock:
+            self.total = max(0, int(total_bytes))
+            self.label = label
+            self.enabled = _isatty(self.stream) if enabled is None else enabled
+
     def close(self) -> None:
         """Draw the final state and end the line (idempotent)."""
         with self._lock:

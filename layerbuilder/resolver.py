@@ -371,6 +371,8 @@ class _Provider(resolvelib.AbstractProvider[_Req, _Cand, str]):
         self._parsed: dict[str, _Metadata] = {}
         self._ahead: set[tuple[str, str, frozenset[str]]] = set()
         self._ahead_lock = threading.Lock()
+        # told (from a worker) of each wheel the look-ahead expects to be chosen
+        self.on_guess: Callable[[DistFile], None] | None = None
         self._conflict_counts: defaultdict[str, int] = defaultdict(int)
         self._conflict_promoted: set[str] = set()
         self.not_found: dict[str, ProjectNotFound] = {}
@@ -620,6 +622,8 @@ class _Provider(resolvelib.AbstractProvider[_Req, _Cand, str]):
         found = self.select(page, specifier)
         if found:
             pick = found[0]
+            if self.on_guess is not None:
+                self.on_guess(pick.file)
             self._fetch.prefetch_metadata(
                 pick, then=functools.partial(self._ahead_metadata, pick, extras)
             )
@@ -825,6 +829,7 @@ def resolve(
     exclude_newer: datetime | None = None,
     pre: bool = False,
     on_pin: Callable[[DistFile], None] | None = None,
+    on_guess: Callable[[DistFile], None] | None = None,
 ) -> Plan:
     """Resolve *requirements* to one consistent set of wheels for *target*.
 
@@ -841,7 +846,10 @@ def resolve(
     ``on_pin(file)`` is called, on this thread, with each wheel as the resolver pins
     its version, before the resolution is complete: :func:`~layerbuilder.build_layer`
     starts downloading there.  A pin that backtracking undoes is not taken back, so
-    the plan, not the calls, says what was chosen.
+    the plan, not the calls, says what was chosen.  ``on_guess(file)`` is called
+    earlier still, from worker threads, with each wheel the look-ahead expects the
+    resolver to choose: usually right, and wrong whenever a constraint from elsewhere
+    in the graph decides otherwise.
     """
     excluded = frozenset(canonicalize_name(n) for n in exclude)
     env = target.marker_environment()
@@ -880,6 +888,7 @@ def resolve(
             constraints=constraints,
             user_requested=user_requested,
         )
+        provider.on_guess = on_guess
         for i, (r, line) in enumerate(parsed):
             if line is not None and line.constraint:
                 continue

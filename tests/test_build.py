@@ -160,3 +160,34 @@ def test_long_stages_are_announced_only_when_asked_or_on_a_terminal(
     assert "writing loud.zip (1 wheel(s))\n" in err
     assert "verifying loud.zip for python3.12 on x86_64\n" in err
     assert "downloading 1 wheel(s)" in err
+
+
+def test_downloads_start_while_the_resolution_goes_on(fake_index: Any, tmp_path: Path) -> None:
+    result = build_layer(
+        ["requests"], "python3.12", "x86_64", tmp_path / "layer.zip", index_url=INDEX_URL
+    )
+    urls = [c.request.url for c in fake_index.calls]
+    wheels = [i for i, u in enumerate(urls) if u.endswith(".whl")]
+    index_asks = [i for i, u in enumerate(urls) if u.endswith((".metadata", "/json"))]
+    # a wheel was asked for before the resolver's last question to the index
+    assert wheels and min(wheels) < max(index_asks)
+    # each wheel of the layer exactly once
+    got = sorted(u.rsplit("/", 1)[1] for u in urls if u.endswith(".whl"))
+    assert got == sorted(p.file.filename for p in result.wheels)
+
+
+def test_a_failed_resolution_stops_its_downloads_and_leaves_nothing(
+    fake_index: Any, tmp_path: Path
+) -> None:
+    import threading
+
+    from layerbuilder.errors import VersionNotFound
+
+    before = set(threading.enumerate())
+    out, work = tmp_path / "x.zip", tmp_path / "work"
+    # the look-ahead may have started requests' wheel by the time urllib3<1 fails
+    with pytest.raises(VersionNotFound, match=r"you pinned urllib3<1"):
+        build_layer(["requests", "urllib3<1"], output=out, work_dir=work, index_url=INDEX_URL)
+    assert not out.exists()
+    assert list(work.iterdir()) == []
+    assert set(threading.enumerate()) <= before  # no download or scan thread left

@@ -257,3 +257,31 @@ def test_check_room_over_lambda_limit_lists_biggest(tmp_path: Path) -> None:
 
 def test_check_room_exactly_at_limit_is_fine(tmp_path: Path) -> None:
     check_room([sized("x", MAX_UNZIPPED)], tmp_path, free_bytes=2 * MAX_UNZIPPED)
+
+
+def test_a_stopped_download_ends_at_the_next_chunk_and_leaves_nothing(
+    rsps: responses.RequestsMock, tmp_path: Path
+) -> None:
+    import threading
+
+    from layerbuilder.download import DownloadStopped
+
+    rsps.get(URL, body=BODY)
+    stop = threading.Event()
+    progress = Progress(len(BODY), "dl", enabled=False)
+
+    class Stopper(Progress):
+        def advance(self, n: int) -> None:
+            progress.advance(n)
+            stop.set()  # asked to stop after the first chunk
+
+    with pytest.raises(DownloadStopped, match=r"demo-1\.0-py3-none-any\.whl was stopped"):
+        download(
+            requests.Session(),
+            dist(),
+            tmp_path / "dl",
+            progress=Stopper(len(BODY), "x", enabled=False),
+            stop=stop,
+        )
+    assert progress.done == 256 * 1024  # one chunk, not the whole body
+    assert os.listdir(tmp_path / "dl") == []

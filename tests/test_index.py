@@ -110,10 +110,14 @@ def test_user_agent_and_timeout_are_sent(fake_index: responses.RequestsMock) -> 
     assert request.req_kwargs["timeout"] == 12.5
 
 
-def test_session_pool_is_at_least_max_workers() -> None:
+def test_session_pool_holds_the_workers_and_a_builds_downloads() -> None:
     client = IndexClient(INDEX_URL, max_workers=32)
     adapter = client.session.get_adapter("https://index.test/")
-    assert adapter._pool_maxsize >= 32  # type: ignore[attr-defined]
+    assert adapter._pool_maxsize >= 32 + 8  # type: ignore[attr-defined]
+    client.close()
+    client = IndexClient(INDEX_URL)
+    adapter = client.session.get_adapter("https://index.test/")
+    assert adapter._pool_maxsize >= 8 + 8  # type: ignore[attr-defined]
     assert client.session.headers["User-Agent"] == USER_AGENT
     client.close()
 
