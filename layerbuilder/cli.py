@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .errors import BadRequest, LayerBuilderError, VerificationFailed, exit_code_for
+from .memory import limit_malloc_arenas
 from .targets import ARCHES, RUNTIMES, get_target
 
 __all__ = ["EXIT_CODES", "main"]
@@ -432,6 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help/--version (0) or usage errors (2)
         return int(exc.code or 0)
+    limit_malloc_arenas()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="[%(levelname)s] %(message)s",

@@ -140,10 +140,14 @@ class _DiskCache:
     Writes are atomic; an unreadable or inconsistent entry counts as absent.
     """
 
+    #: bytes of bodies that may wait for the writer thread
+    PENDING = 4 * 1024 * 1024
+
     def __init__(self, root: Path) -> None:
         self.root = root / "http-v1"
         self._lock = threading.Lock()
         self._writer: ThreadPoolExecutor | None = None
+        self._pending = 0
 
     def _path(self, key: str) -> Path:
         digest = hashlib.sha256(key.encode()).hexdigest()
@@ -169,7 +173,11 @@ class _DiskCache:
         """Write an entry on the cache's own thread, off the caller's path: a
         resolver thread that waited on half a dozen file-system calls (each giving up
         the GIL and waiting to get it back) delayed the page it was fetching.
-        :meth:`close` waits for the writes."""
+        :meth:`close` waits for the writes.
+
+        Bodies waiting to be written are held in memory, so at most
+        :attr:`PENDING` bytes wait; past that the caller writes its own entry.
+        """
         meta = {
             "key": key,
             "url": response.url,
@@ -178,9 +186,21 @@ class _DiskCache:
             "content_type": response.headers.get("Content-Type", ""),
         }
         with self._lock:
-            if self._writer is None:
-                self._writer = ThreadPoolExecutor(1, thread_name_prefix="layerbuilder-cache")
-            self._writer.submit(self._write, key, meta, body)
+            inline = self._pending + len(body) > self.PENDING
+            if not inline:
+                self._pending += len(body)
+                if self._writer is None:
+                    self._writer = ThreadPoolExecutor(1, thread_name_prefix="layerbuilder-cache")
+                self._writer.submit(self._write_queued, key, meta, body)
+        if inline:
+            self._write(key, meta, body)
+
+    def _write_queued(self, key: str, meta: dict[str, Any], body: bytes) -> None:
+        try:
+            self._write(key, meta, body)
+        finally:
+            with self._lock:
+                self._pending -= len(body)
 
     def close(self) -> None:
         """Wait for pending writes."""

@@ -768,3 +768,16 @@ def test_parsing_with_a_filter_from_bytes_or_mapping_agrees() -> None:
     assert [f.filename for f in from_bytes.files] == [
         f.filename for f in parse_json_api(body).files if keep(f.filename)
     ]
+
+
+def test_cache_writes_wait_in_memory_only_up_to_a_bound(
+    fake: tuple[responses.RequestsMock, FakeIndex], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_module._DiskCache, "PENDING", 0)
+    client = IndexClient(INDEX_URL, cache_dir=tmp_path)
+    client.get_project("six")
+    # written by the fetching thread itself: there before close()
+    (entry,) = [p for p in (tmp_path / "http-v1").rglob("*") if p.is_file()]
+    head = json.loads(entry.read_bytes().split(b"\n", 1)[0])
+    assert head["url"] == f"{INDEX_URL}/six/json"
+    client.close()
