@@ -47,7 +47,7 @@ from .zipread import (
 
 __all__ = ["LayerReport", "write_layer"]
 
-_COPY_CHUNK = 1024 * 1024
+_COPY_CHUNK = 256 * 1024
 _BLOCKS_QUEUED = 4  # blocks of about _COPY_CHUNK waiting to be written, at most
 _OPEN_WHEELS = 32  # source files kept open at once (entries interleave across wheels)
 
