@@ -11,8 +11,10 @@ leaves the file position alone, so threads read members of one ``ZipFile`` at
 once.  Anything else (no ``pread``, a zip not open on a file, encryption,
 another method) is left to ``ZipFile.open``.
 
-zlib inflates (:func:`_inflater`).  A broken local header, data cut short or
-a corrupt stream raise :class:`zipfile.BadZipFile` naming the member.
+Inflating is done by ISA-L (``isal.isal_zlib``) when it is installed, about
+twice as fast as zlib; else by ``zlib`` (:func:`_inflater`).  A broken local
+header, data cut short or a corrupt stream raise :class:`zipfile.BadZipFile`
+naming the member.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ import zlib
 from types import ModuleType
 from typing import IO, Any
 
+try:
+    from isal import isal_zlib
+
+    _ISAL: ModuleType | None = isal_zlib
+except ImportError:  # not installed where it has no wheel: zlib inflates
+    _ISAL = None
+
 __all__ = ["RawMember", "open_member"]
 
 _LOCAL = struct.Struct("<4s22xHH")  # signature ... name and extra lengths: 30 bytes
@@ -34,7 +43,7 @@ _UNSUPPORTED = 0x1 | 0x20 | 0x40  # flags: encrypted, compressed patched data, s
 
 def _inflater() -> ModuleType:
     """The zlib-like module that inflates."""
-    return zlib
+    return _ISAL if _ISAL is not None else zlib
 
 
 class RawMember:

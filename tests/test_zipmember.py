@@ -27,13 +27,27 @@ from layerbuilder.zipmember import RawMember, open_member
 
 HEAD = SmallSteps.HEAD
 WANT = symbol_filter(PY312)
+ISAL = zipmember._ISAL
+
+# zlib, and ISA-L where it is installed
 INFLATERS = [pytest.param(zlib, id="zlib")]
+if ISAL is not None:
+    INFLATERS.insert(0, pytest.param(ISAL, id="isal"))
 
 
 @pytest.fixture(params=INFLATERS)
 def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(zipmember, "_inflater", lambda: request.param)
     return request.param
+
+
+def test_isal_inflates_where_it_is_installed() -> None:
+    try:
+        from isal import isal_zlib
+    except ImportError:
+        assert zipmember._inflater() is zlib
+    else:
+        assert zipmember._inflater() is isal_zlib
 
 
 def _data() -> bytes:
