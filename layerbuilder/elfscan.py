@@ -33,6 +33,7 @@ from .elf import ElfError, ElfInfo, VersionNeed, is_elf, read_elf
 from .layerzip import _data_dirs
 from .linker import base_image
 from .targets import Target
+from .zipmember import RawMember, open_member
 
 __all__ = [
     "READERS",
@@ -148,7 +149,8 @@ class SmallSteps:
     And the ELF reader does seek back: ``PT_DYNAMIC`` sits near the end of a
     library, the strings and symbols it points to near the start.  So the first
     :attr:`HEAD` bytes are kept as they stream past, and reads there are served
-    from them instead of inflating the member again from the top.
+    from them instead of inflating the member again from the top.  Past the
+    head, a :class:`~layerbuilder.zipmember.RawMember` skips ahead itself.
     """
 
     _STEP = 64 * 1024
@@ -182,7 +184,12 @@ class SmallSteps:
                 self._member.seek(0)
                 self._at = 0
             while self._at < self._pos:
-                if not self._pull(min(self._STEP, self._pos - self._at)):
+                filling = self._at == len(self._head) < self.HEAD
+                if isinstance(self._member, RawMember) and not filling:
+                    self._at += self._member.skip(self._pos - self._at)  # in large steps
+                    if self._at < self._pos:
+                        return kept  # the member ends before
+                elif not self._pull(min(self._STEP, self._pos - self._at)):
                     return kept  # the member ends before
         data = self._pull(n)
         self._pos = self._at
@@ -207,7 +214,7 @@ def read_member(
     ``(None, error)`` when it cannot be read (an :class:`ElfError` if it starts
     like ELF but is malformed)."""
     try:
-        with zf.open(info) as raw:
+        with open_member(zf, info) as raw:
             member = SmallSteps(raw)
             if not is_elf(member.read(4)):
                 return None, None
