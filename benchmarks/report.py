@@ -272,7 +272,10 @@ def _phase_table(doc: dict[str, Any], summary: dict[tuple[str, str], dict[str, A
     out = [
         "",
         "Where `layerbuilder build`'s wall time goes, from its own `-v` log (median seconds "
-        "per phase; *rest* is start-up, imports and anything between phases):",
+        "per phase; *rest* is start-up, imports and anything between phases). The phases "
+        "overlap: wheels download while the resolution goes on and their ELF files are "
+        "read as they arrive, so *download* and *verify* are only what is left of them "
+        "after the resolution and the zip:",
         "",
         "| workload | " + " | ".join(names) + " | rest | total |",
         "| --- | " + " | ".join("---:" for _ in names) + " | ---: | ---: |",

@@ -281,3 +281,29 @@ def test_aws_failure_exits_11(
 def test_publish_rejects_a_missing_zip(capsys: pytest.CaptureFixture[str]) -> None:
     _expect(capsys, 2, ["'nope.zip'"], "publish", "nope.zip", "--layer-name", "x")
     _expect(capsys, 2, ["'nope.zip'"], "verify", "nope.zip")
+
+
+def test_the_command_exits_with_mains_code_and_all_its_output() -> None:
+    """`python -m layerbuilder` (like the console script) ends with os._exit after
+    flushing: nothing may be lost, the exit code is main's."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "layerbuilder", "targets"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()  # every line arrived, the last one too
+    assert lines[0].split() == ["runtime", "python", "os", "glibc", "arches"]
+    assert lines[-1].startswith("python3.14 ") and len(lines) == 7
+    done = subprocess.run(
+        [sys.executable, "-m", "layerbuilder", "resolve", "bad req!!"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("layerbuilder: error: 'bad req!!' is not a valid requirement")
