@@ -371,6 +371,26 @@ def _kept(raws: Iterable[msgspec.Raw], keep: Keep) -> list[_WireFile]:
     return [_FILE_DECODER.decode(r) for r in raws if keep(_NAME_DECODER.decode(r).filename)]
 
 
+def _page(
+    name: str,
+    entries: list[_WireFile],
+    versions: tuple[str, ...],
+    base_url: str,
+    keep: Keep | None,
+) -> ProjectPage:
+    """The page of either parser; *keep* applies here to entries decoded whole
+    (the raw paths kept only what it keeps already)."""
+    if keep is not None:
+        entries = [e for e in entries if keep(e.filename)]
+    project = canonicalize_name(name)
+    return ProjectPage(
+        name=project,
+        files=FileList(project, entries, base_url),
+        versions=versions,
+        complete=keep is None,
+    )
+
+
 def _is_text(data: object) -> bool:
     return isinstance(data, (bytes, bytearray, memoryview, str))
 
@@ -399,15 +419,7 @@ def parse_json_api(
         entries = [entry for files in releases.values() for entry in files]
         if not releases:
             entries = list(doc.urls or ())
-        if keep is not None:
-            entries = [e for e in entries if keep(e.filename)]
-    project = canonicalize_name(name)
-    return ProjectPage(
-        name=project,
-        files=FileList(project, entries, base_url),
-        versions=versions,
-        complete=keep is None,
-    )
+    return _page(name, entries, versions, base_url, keep)
 
 
 def parse_simple_json(
@@ -427,12 +439,4 @@ def parse_simple_json(
         doc = _decode(data, _SimpleDocument)
         name, versions = doc.name, doc.versions
         entries = list(doc.files or ())
-        if keep is not None:
-            entries = [e for e in entries if keep(e.filename)]
-    project = canonicalize_name(name)
-    return ProjectPage(
-        name=project,
-        files=FileList(project, entries, base_url),
-        versions=tuple(versions or ()),
-        complete=keep is None,
-    )
+    return _page(name, entries, tuple(versions or ()), base_url, keep)
