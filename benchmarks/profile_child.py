@@ -13,8 +13,24 @@ import io
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+
+def _profiled_main(
+    argv: list[str], start: Callable[[], object], stop: Callable[[], object]
+) -> tuple[int, float]:
+    """layerbuilder's main(argv) between start() and stop() of a profiler, its output
+    discarded: (exit code, wall seconds)."""
+    started = time.perf_counter()
+    start()
+    from layerbuilder.cli import main  # inside the profile: import time counts
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(argv)
+    stop()
+    return rc, time.perf_counter() - started
 
 
 def run(argv: list[str], top: int, name: str, out: Path, use_pyinstrument: bool) -> int:
@@ -22,14 +38,7 @@ def run(argv: list[str], top: int, name: str, out: Path, use_pyinstrument: bool)
         from pyinstrument import Profiler
 
         prof = Profiler()
-        started = time.perf_counter()
-        prof.start()
-        from layerbuilder.cli import main
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            rc = main(argv)
-        prof.stop()
-        wall = time.perf_counter() - started
+        rc, wall = _profiled_main(argv, prof.start, prof.stop)
         print(prof.output_text(unicode=True, color=False))
         print(f"layerbuilder {' '.join(argv[:1])}: exit {rc}, {wall:.3f} s wall")
         return 0
@@ -52,14 +61,7 @@ def run(argv: list[str], top: int, name: str, out: Path, use_pyinstrument: bool)
 
     threading.Thread.run = run  # type: ignore[method-assign]
     main_profile = cProfile.Profile()
-    started = time.perf_counter()
-    main_profile.enable()
-    from layerbuilder.cli import main  # inside the profile: import time counts
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        rc = main(argv)
-    main_profile.disable()
-    wall = time.perf_counter() - started
+    rc, wall = _profiled_main(argv, main_profile.enable, main_profile.disable)
 
     def table(stats: pstats.Stats, title: str, sort: str, *restrict: Any) -> None:
         buf = io.StringIO()

@@ -371,23 +371,21 @@ def _kept(raws: Iterable[msgspec.Raw], keep: Keep) -> list[_WireFile]:
     return [_FILE_DECODER.decode(r) for r in raws if keep(_NAME_DECODER.decode(r).filename)]
 
 
+def _keep_only(entries: list[_WireFile], keep: Keep | None) -> list[_WireFile]:
+    """*entries* already decoded whole, without those *keep* drops."""
+    return entries if keep is None else [e for e in entries if keep(e.filename)]
+
+
 def _page(
-    name: str,
-    entries: list[_WireFile],
-    versions: tuple[str, ...],
-    base_url: str,
-    keep: Keep | None,
+    name: str, entries: list[_WireFile], versions: tuple[str, ...], base_url: str, complete: bool
 ) -> ProjectPage:
-    """The page of either parser; *keep* applies here to entries decoded whole
-    (the raw paths kept only what it keeps already)."""
-    if keep is not None:
-        entries = [e for e in entries if keep(e.filename)]
+    """The page of either parser."""
     project = canonicalize_name(name)
     return ProjectPage(
         name=project,
         files=FileList(project, entries, base_url),
         versions=versions,
-        complete=keep is None,
+        complete=complete,
     )
 
 
@@ -419,7 +417,8 @@ def parse_json_api(
         entries = [entry for files in releases.values() for entry in files]
         if not releases:
             entries = list(doc.urls or ())
-    return _page(name, entries, versions, base_url, keep)
+        entries = _keep_only(entries, keep)
+    return _page(name, entries, versions, base_url, complete=keep is None)
 
 
 def parse_simple_json(
@@ -438,5 +437,5 @@ def parse_simple_json(
     else:
         doc = _decode(data, _SimpleDocument)
         name, versions = doc.name, doc.versions
-        entries = list(doc.files or ())
-    return _page(name, entries, tuple(versions or ()), base_url, keep)
+        entries = _keep_only(list(doc.files or ()), keep)
+    return _page(name, entries, tuple(versions or ()), base_url, complete=keep is None)

@@ -118,7 +118,7 @@ def resolve(
 
         client = IndexClient(index_url)
     workers = int(getattr(client, "max_workers", 8) or 8)
-    fetcher = Fetcher(client, workers, frozenset(target.platforms) | {"any"})
+    fetcher = Fetcher(client, workers, target.wheel_platforms)
     provider: Provider | None = None
     try:
         parsed = [_parse(r) for r in requirements]
@@ -140,8 +140,8 @@ def resolve(
             pre=pre,
             constraints=constraints,
             user_requested=user_requested,
+            on_guess=on_guess,
         )
-        provider.on_guess = on_guess
         for i, (r, line) in enumerate(parsed):
             if line is not None and line.constraint:
                 continue

@@ -12,9 +12,9 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from packaging.specifiers import SpecifierSet
 
@@ -69,23 +69,28 @@ class Fetcher:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _page_future(self, name: str) -> Future[ProjectPage]:
+    def _future(
+        self, table: dict[str, Future[_T]], key: str, fn: Callable[..., _T], *args: Any
+    ) -> Future[_T]:
+        """*table*'s future for *key*, submitting ``fn(*args)`` the first time."""
         with self._lock:
-            fut = self._pages.get(name)
+            fut = table.get(key)
             if fut is None:
-                fut = self._pool.submit(self._client.get_project, name, platforms=self._platforms)
-                self._pages[name] = fut
+                fut = table[key] = self._pool.submit(fn, *args)
             return fut
 
-    def prefetch(
-        self, names: Iterable[str], then: Callable[[ProjectPage], None] | None = None
-    ) -> None:
-        """Start fetching the documents of *names*; *then(page)* runs in the
-        worker once a document arrives (used to fetch likely metadata next)."""
-        for name in names:
-            fut = self._page_future(name)
-            if then is not None:
-                fut.add_done_callback(functools.partial(_after, then))
+    def _page_future(self, name: str) -> Future[ProjectPage]:
+        return self._future(self._pages, name, self._get_project, name)
+
+    def _get_project(self, name: str) -> ProjectPage:
+        return self._client.get_project(name, platforms=self._platforms)
+
+    def prefetch(self, name: str, then: Callable[[ProjectPage], None] | None = None) -> None:
+        """Start fetching *name*'s document; *then(page)* runs in the worker once it
+        arrives (used to fetch likely metadata next)."""
+        fut = self._page_future(name)
+        if then is not None:
+            fut.add_done_callback(functools.partial(_after, then))
 
     def page(self, name: str) -> ProjectPage:
         """*name*'s page as the resolver needs it: the target's wheels only."""
@@ -98,39 +103,29 @@ class Fetcher:
 
     def _release_future(self, name: str, version: str) -> Future[ProjectPage | None]:
         key = f"{name}=={version}"
-        with self._lock:
-            fut = self._releases.get(key)
-            if fut is None:
-                fut = self._pool.submit(self._client.get_release, name, version)
-                self._releases[key] = fut
-            return fut
+        return self._future(self._releases, key, self._client.get_release, name, version)
 
     def prefetch_release(
         self, name: str, version: str, then: Callable[[ProjectPage], None] | None = None
     ) -> None:
-        """Like :meth:`prefetch`, for one release's (much smaller) document."""
+        """Like :meth:`prefetch`, for one release's (much smaller) document;
+        *then* runs only if the index has that document."""
         fut = self._release_future(name, version)
         if then is not None:
 
-            def after(done: Future[ProjectPage | None]) -> None:
-                if not done.cancelled() and done.exception() is None:
-                    page = done.result()
-                    if page is not None:
-                        then(page)
+            def then_page(page: ProjectPage | None) -> None:
+                if page is not None:
+                    then(page)
 
-            fut.add_done_callback(after)
+            fut.add_done_callback(functools.partial(_after, then_page))
 
     def release(self, name: str, version: str) -> ProjectPage | None:
         """The files of one release, or ``None`` where the index cannot say."""
         return self._release_future(name, version).result()
 
     def _metadata_future(self, cand: Candidate) -> Future[bytes]:
-        with self._lock:
-            fut = self._metadata.get(cand.file.url)
-            if fut is None:
-                fut = self._pool.submit(self._client.get_metadata, cand.file)
-                self._metadata[cand.file.url] = fut
-            return fut
+        url = cand.file.url
+        return self._future(self._metadata, url, self._client.get_metadata, cand.file)
 
     def prefetch_metadata(
         self, cand: Candidate, then: Callable[[bytes], None] | None = None

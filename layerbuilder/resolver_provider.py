@@ -72,6 +72,7 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
         pre: bool,
         constraints: Mapping[str, Spec],
         user_requested: Mapping[str, int],
+        on_guess: Callable[[DistFile], None] | None = None,
     ) -> None:
         self.fetcher = fetcher
         self._target = target
@@ -87,7 +88,7 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
         # the runtime's full version, as select checks file Requires-Python
         self.python = Python(requires_python_version(target))
         self._tags = frozenset(target.tag_priority)
-        self._platforms = frozenset(target.platforms) | {"any"}
+        self._platforms = target.wheel_platforms
         self._usable_pages: dict[str, tuple[ProjectPage, ProjectPage]] = {}
         self._bases: dict[tuple[str, str], Base] = {}
         self._extras: dict[tuple[Base, frozenset[str]], Extras] = {}
@@ -96,7 +97,7 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
         self._ahead: set[tuple[str, str, frozenset[str]]] = set()
         self._ahead_lock = threading.Lock()
         # told (from a worker) of each wheel the look-ahead expects to be chosen
-        self.on_guess: Callable[[DistFile], None] | None = None
+        self.on_guess = on_guess
         self._conflict_counts: defaultdict[str, int] = defaultdict(int)
         self._conflict_promoted: set[str] = set()
         self.not_found: dict[str, ProjectNotFound] = {}
@@ -338,7 +339,7 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
         if pin is not None:
             self.fetcher.prefetch_release(name, pin, then)
         else:
-            self.fetcher.prefetch([name], then=then)
+            self.fetcher.prefetch(name, then=then)
 
     def _ahead_page(
         self, specifier: SpecifierSet, extras: frozenset[str], page: ProjectPage
@@ -358,13 +359,12 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
         meta = self._metadata_of(pick, data)
         if meta.problem is not None:
             return
-        active = extras & meta.provides_extra
+        # the dependencies get_dependencies will give, with and without the extras
+        active = ("", *(extras & meta.provides_extra))
         for r in meta.requires_dist:
-            if self.marker_ok(r.marker, ()) or (active and self.marker_ok(r.marker, active)):
-                name = canonicalize_name(r.name)
-                if name not in self._exclude:
-                    wanted = frozenset(canonicalize_name(e) for e in r.extras)
-                    self.look_ahead(name, r.specifier, wanted)
+            if self.marker_ok(r.marker, active):
+                for d in self.make(r):
+                    self.look_ahead(d.name, d.specifier, d.extras)
 
     # -- metadata ----------------------------------------------------------------------
 
@@ -399,7 +399,7 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
             out += self.make(r)
         return out
 
-    def make(self, r: Requirement, line: RequirementLine | None = None) -> list[Req]:
+    def make(self, r: Requirement, line: RequirementLine | None = None) -> list[Spec]:
         """pip's split: ``a[x]>=1`` becomes ``a>=1`` and ``a[x]>=1``."""
         name = canonicalize_name(r.name)
         if name in self._exclude:
@@ -407,7 +407,7 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
         extras = frozenset(canonicalize_name(e) for e in r.extras)
         hashes = line.hashes if line is not None else frozenset()
         origin = line.origin if line is not None else None
-        out: list[Req] = []
+        out: list[Spec] = []
         if extras and str(r.specifier):
             out.append(Spec(name, frozenset(), r.specifier, hashes, origin))
         out.append(Spec(name, extras, r.specifier, hashes, origin))

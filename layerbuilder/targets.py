@@ -151,6 +151,12 @@ class Target:
         return manylinux_platforms(self.machine, self.glibc)
 
     @property
+    def wheel_platforms(self) -> frozenset[str]:
+        """The platform tags of the wheels the target can load: its manylinux ones
+        and ``any``."""
+        return frozenset(self.platforms) | {"any"}
+
+    @property
     def tags(self) -> tuple[Tag, ...]:
         """Every tag the target loads, most preferred first (as pip orders them)."""
         return _tags(self)
