@@ -43,9 +43,9 @@ from .models import (
     DistFile,
     Keep,
     ProjectPage,
-    filename_platforms,
     parse_json_api,
     parse_simple_json,
+    platform_filter,
 )
 from .remotezip import read_wheel_metadata
 from .simple_html import parse_simple_html
@@ -88,11 +88,33 @@ def _read_body(response: requests.Response) -> bytes:
     return data if isinstance(data, bytes) else b""
 
 
-def _platform_filter(platforms: frozenset[str]) -> Keep:
-    def keep(filename: str) -> bool:
-        return not filename_platforms(filename).isdisjoint(platforms)
+class _Session(requests.Session):
+    """A :class:`requests.Session` that reads the environment's proxy and CA
+    settings once per scheme and host rather than on every request: requests
+    scans every environment variable for proxies each time (a few milliseconds
+    of CPU per request, under the GIL that the other fetches need).  The
+    settings are the same; the environment is taken to stay put while a client
+    lives."""
 
-    return keep
+    def __init__(self) -> None:
+        super().__init__()
+        self._settings: dict[tuple[Any, ...], Any] = {}
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        if proxies or not isinstance(url, str):  # per-request proxies: nothing to share
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, stream, verify, cert)
+        try:
+            settings = self._settings.get(key)
+        except TypeError:  # an unhashable verify or cert
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if settings is None:
+            settings = super().merge_environment_settings(url, {}, stream, verify, cert)
+            self._settings[key] = settings
+        return {**settings, "proxies": dict(settings["proxies"])}
 
 
 def default_index_url() -> str:
@@ -253,7 +275,7 @@ class IndexClient:
         self.simple = _is_simple(self.index_url)
         self._owns_session = session is None
         if session is None:
-            session = requests.Session()
+            session = _Session()
             # connections kept per host: the resolver's workers, plus a build's
             # downloads (8, running during the resolution) and a margin; a pool too
             # small makes urllib3 warn "Connection pool is full" and reconnect
@@ -399,7 +421,7 @@ class IndexClient:
         with lock:
             page = self._pages.get(key)
             if page is None:
-                keep = None if platforms is None else _platform_filter(platforms)
+                keep = None if platforms is None else platform_filter(platforms)
                 page = self._load(name, canonical, keep)
                 with self._lock:
                     self._pages[key] = page

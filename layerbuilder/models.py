@@ -32,6 +32,7 @@ __all__ = [
     "parse_json_api",
     "parse_simple_json",
     "parse_timestamp",
+    "platform_filter",
 ]
 
 
@@ -127,6 +128,24 @@ def filename_platforms(filename: str) -> frozenset[str]:
     if not filename.endswith(".whl"):
         return frozenset()
     return frozenset(filename[:-4].rsplit("-", 1)[-1].split("."))
+
+
+def platform_filter(platforms: frozenset[str]) -> Keep:
+    """A :data:`Keep` for the wheels whose platform tag names one of *platforms*
+    (as :func:`filename_platforms` reads it).  A page repeats a few platform tags
+    over thousands of files, so each distinct one is split and tested once."""
+    seen: dict[str, bool] = {}
+
+    def keep(filename: str) -> bool:
+        if not filename.endswith(".whl"):
+            return False
+        tail = filename[:-4].rpartition("-")[2]
+        ok = seen.get(tail)
+        if ok is None:
+            ok = seen[tail] = not platforms.isdisjoint(tail.split("."))
+        return ok
+
+    return keep
 
 
 @dataclass(frozen=True)
@@ -360,11 +379,8 @@ class FileList(Sequence[DistFile]):
         return f"FileList({self._project!r}, {len(self._entries)} files)"
 
     def for_platforms(self, platforms: frozenset[str]) -> tuple[DistFile, ...]:
-        return tuple(
-            self._get(i)
-            for i, entry in enumerate(self._entries)
-            if not filename_platforms(entry.filename).isdisjoint(platforms)
-        )
+        keep = platform_filter(platforms)
+        return tuple(self._get(i) for i, entry in enumerate(self._entries) if keep(entry.filename))
 
 
 def _kept(raws: Iterable[msgspec.Raw], keep: Keep) -> list[_WireFile]:

@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import resolvelib
 from packaging.markers import Marker
@@ -52,10 +52,8 @@ from .resolver_types import (
     Unusable,
     parse_metadata,
 )
+from .select import Candidate, Usable, candidates, requires_python_version, usable_wheels
 from .targets import Target
-
-if TYPE_CHECKING:
-    from .select import Candidate
 
 __all__ = ["Provider"]
 
@@ -83,13 +81,10 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
         self._pre = pre
         self._constraints = constraints
         self._user_requested = user_requested
-        from .select import requires_python_version
-
         # the runtime's full version, as select checks file Requires-Python
         self.python = Python(requires_python_version(target))
-        self._tags = frozenset(target.tag_priority)
         self._platforms = target.wheel_platforms
-        self._usable_pages: dict[str, tuple[ProjectPage, ProjectPage]] = {}
+        self._usable_pages: dict[str, tuple[ProjectPage, list[Usable]]] = {}
         self._bases: dict[tuple[str, str], Base] = {}
         self._extras: dict[tuple[Base, frozenset[str]], Extras] = {}
         # parsed metadata by wheel URL, shared by the look-ahead and the resolver
@@ -106,28 +101,26 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
 
     # -- selection -------------------------------------------------------------
 
-    def _usable(self, page: ProjectPage) -> ProjectPage:
-        """*page* without the files no choice for the target could ever take
-        (sdists, wheels with no tag the target loads): select's answers are the
-        same, and a project of thousands of files is scanned once, not per call."""
+    def _usable(self, page: ProjectPage) -> list[Usable]:
+        """The wheels of *page* the target can take whatever the specifier (see
+        :func:`usable_wheels`), worked out once per page rather than on each of
+        the resolver's many questions about it.  The platform test reads the
+        filename cheaply, so only wheels for the target's platforms are parsed."""
         usable = self._usable_pages.get(page.name)
         if usable is None or usable[0] is not page:
-            # the platform test reads the filename cheaply; only survivors are parsed
-            files = tuple(
-                f for f in page.for_platforms(self._platforms) if not f.tags.isdisjoint(self._tags)
-            )
-            usable = self._usable_pages[page.name] = (page, replace(page, files=files))
+            wheels = replace(page, files=page.for_platforms(self._platforms))
+            usable = (page, usable_wheels(wheels, self._target, self.exclude_newer))
+            self._usable_pages[page.name] = usable
         return usable[1]
 
     def select(self, page: ProjectPage, specifier: SpecifierSet) -> list[Candidate]:
-        from .select import candidates
-
         return candidates(
-            self._usable(page),
+            page,
             self._target,
             specifier,
             prereleases=True if self._pre else None,
             exclude_newer=self.exclude_newer,
+            usable=self._usable(page),
         )
 
     def _base(self, c: Candidate) -> Base:

@@ -52,7 +52,19 @@ from .errors import NoCompatibleWheel, SdistOnly, VersionNotFound
 from .models import DistFile, ProjectPage
 from .targets import ARCHES, RUNTIMES, Target
 
-__all__ = ["Candidate", "candidates", "choose", "explain_no_match", "requires_python_version"]
+__all__ = [
+    "Candidate",
+    "Usable",
+    "candidates",
+    "choose",
+    "explain_no_match",
+    "requires_python_version",
+    "usable_wheels",
+]
+
+Usable = tuple[DistFile, Version, int]
+"""A wheel a target can take, whatever is asked of its version: the file, its
+version, and the rank of its best tag (lower is better)."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +176,29 @@ def _apply_pre(versions: Sequence[Version], policy: bool | None) -> list[bool]:
 # -- choosing ------------------------------------------------------------------------
 
 
+def usable_wheels(
+    page: ProjectPage, target: Target, exclude_newer: _dt.datetime | None = None
+) -> list[Usable]:
+    """The wheels on *page* that *target* can take, in page order: named for the
+    project, with a tag the target loads, a ``Requires-Python`` the runtime meets,
+    and uploaded before *exclude_newer*.  None of this depends on a specifier, so
+    a caller asking :func:`candidates` many times about one page can work this out
+    once and pass it as *usable*."""
+    priority = target.tag_priority
+    python = requires_python_version(target)
+    cutoff = _aware(exclude_newer)
+    pool: list[Usable] = []
+    for file in page.files:
+        version = file.version
+        if not file.is_wheel or version is None or _wheel_project(file) != page.name:
+            continue
+        rank = _priority(file, priority)
+        if rank is None or not _uploaded_before(file, cutoff) or not _python_ok(file, python):
+            continue
+        pool.append((file, version, rank))
+    return pool
+
+
 def candidates(
     page: ProjectPage,
     target: Target,
@@ -172,28 +207,27 @@ def candidates(
     prereleases: bool | None = None,
     exclude_newer: _dt.datetime | None = None,
     allow_yanked_pin: bool = True,
+    usable: Sequence[Usable] | None = None,
 ) -> list[Candidate]:
     """One :class:`Candidate` per version that has a wheel for *target*, newest first.
 
     *prereleases*: ``True`` lets every pre-release in (pip's ``--pre``), ``False``
     none, ``None`` follows PEP 440 (only when the specifier names one or nothing
     final fits).  *allow_yanked_pin*: apply pip's rule that a yanked release may be
-    used when the specifier pins it and nothing else is left.
+    used when the specifier pins it and nothing else is left.  *usable*: what
+    :func:`usable_wheels` gives for the same page, target and *exclude_newer*.
     """
-    priority = target.tag_priority
-    python = requires_python_version(target)
-    cutoff = _aware(exclude_newer)
-
-    pool: list[tuple[DistFile, Version, int]] = []
-    for file in page.files:
-        version = file.version
-        if not file.is_wheel or version is None or _wheel_project(file) != page.name:
-            continue
-        rank = _priority(file, priority)
-        if rank is None or not _uploaded_before(file, cutoff) or not _python_ok(file, python):
-            continue
-        if specifier.contains(version, prereleases=True):
-            pool.append((file, version, rank))
+    if usable is None:
+        usable = usable_wheels(page, target, exclude_newer)
+    contains: dict[Version, bool] = {}  # a version's files share the answer
+    pool: list[Usable] = []
+    for item in usable:
+        version = item[1]
+        ok = contains.get(version)
+        if ok is None:
+            ok = contains[version] = specifier.contains(version, prereleases=True)
+        if ok:
+            pool.append(item)
 
     keep = _apply_pre([v for _, v, _ in pool], _pre_policy(specifier, prereleases))
     pool = [item for item, ok in zip(pool, keep) if ok]

@@ -781,3 +781,53 @@ def test_cache_writes_wait_in_memory_only_up_to_a_bound(
     head = json.loads(entry.read_bytes().split(b"\n", 1)[0])
     assert head["url"] == f"{INDEX_URL}/six/json"
     client.close()
+
+
+def test_the_session_reads_proxies_from_the_environment_once_per_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.setenv("NO_PROXY", "mirror.test")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ca.pem")
+    plain = requests.Session()
+    with IndexClient("https://index.test/pypi") as client:
+        session = client.session
+        for url in (
+            "https://index.test/pypi/a/json",
+            "https://mirror.test/x",
+            "http://index.test/",
+        ):
+            want = plain.merge_environment_settings(url, {}, None, None, None)
+            got = session.merge_environment_settings(url, {}, None, None, None)
+            assert got == want
+            got["proxies"]["https"] = "changed"  # a caller's change stays its own
+            assert session.merge_environment_settings(url, {}, None, None, None) == want
+        assert want["verify"] == "/etc/ca.pem"
+        proxies = session.merge_environment_settings("https://index.test/b", {}, None, None, None)
+        assert proxies["proxies"]["https"] == "http://proxy.test:3128"
+        assert (
+            session.merge_environment_settings("https://mirror.test/y", {}, None, None, None)[
+                "proxies"
+            ]
+            == {}
+        )
+        # per-request proxies are merged afresh, as requests does
+        mine = {"https": "http://other.test:1"}
+        want = plain.merge_environment_settings(
+            "https://index.test/c", dict(mine), None, None, None
+        )
+        got = session.merge_environment_settings(
+            "https://index.test/c", dict(mine), None, None, None
+        )
+        assert got == want
+        assert got["proxies"]["https"] == "http://other.test:1"
+    plain.close()
+
+
+def test_the_platform_filter_reads_each_distinct_platform_tag() -> None:
+    keep = index_module.platform_filter(frozenset({"manylinux_2_17_x86_64", "any"}))
+    assert keep("a-1-py3-none-any.whl")
+    assert keep("b-2-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
+    assert not keep("b-2-cp312-cp312-musllinux_1_1_x86_64.whl")
+    assert not keep("b-2.tar.gz")
+    assert not keep("b-2-cp312-cp312-win_amd64.whl")
