@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .download import ZIP_HEADROOM, check_room, download
 from .errors import LayerTooLarge, LockMismatch
 from .index import IndexClient
-from .layerzip import LayerReport, write_layer
+from .layerzip import LayerReport, PreparedWheel, prepare_wheel, wheel_metadata, write_layer
 from .limits import MAX_LICENSE, MAX_UNZIPPED
 from .models import DistFile, parse_timestamp
 from .naming import default_layer_name, validate_layer_name
@@ -296,7 +296,19 @@ def build_layer(
     work = Path(tempfile.mkdtemp(prefix="layerbuilder-", dir=work_dir))
     try:
         with _elf_scans(target, verify) as scans:
-            downloads = _Downloads(client, work, scans.submit if scans is not None else None)
+            prepared: dict[Path, PreparedWheel] = {}
+
+            def landed(wheel: Path) -> None:
+                """Each wheel, once downloaded: its ELF reads start, and it is read
+                for the zip (so that writing the zip is only copying)."""
+                if scans is not None:
+                    scans.submit(wheel)
+                try:
+                    prepared[wheel] = prepare_wheel(wheel, target)
+                except Exception as exc:  # write_layer reads it again and says what is wrong
+                    log.debug("reading %s for the zip failed: %s", wheel.name, exc)
+
+            downloads = _Downloads(client, work, landed)
             try:
                 if isinstance(requirements, Plan):
                     plan = requirements
@@ -328,12 +340,13 @@ def build_layer(
             finally:
                 downloads.close()
 
-            metadata = _wheel_metadata(paths[0])
+            top = prepared.get(paths[0])
+            metadata = wheel_metadata(top) if top is not None else _wheel_metadata(paths[0])
             license_info = license_from_metadata(metadata) if metadata else None
 
             started = time.perf_counter()
             _status(f"writing {out.name} ({len(paths)} wheel(s))", progress)
-            report = write_layer(paths, target, out)
+            report = write_layer(paths, target, out, prepared=prepared)
             timings["zip"] = time.perf_counter() - started
             try:
                 if report.unzipped_size > MAX_UNZIPPED:

@@ -34,6 +34,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
+from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from requests.adapters import HTTPAdapter
 
@@ -46,6 +47,7 @@ from .models import (
     parse_json_api,
     parse_simple_json,
     platform_filter,
+    tag_filter,
 )
 from .remotezip import read_wheel_metadata
 from .simple_html import parse_simple_html
@@ -115,6 +117,10 @@ class _Session(requests.Session):
             settings = super().merge_environment_settings(url, {}, stream, verify, cert)
             self._settings[key] = settings
         return {**settings, "proxies": dict(settings["proxies"])}
+
+
+def _both(first: Keep, second: Keep) -> Keep:
+    return lambda filename: first(filename) and second(filename)
 
 
 def default_index_url() -> str:
@@ -288,6 +294,7 @@ class IndexClient:
         self._cache = _DiskCache(Path(cache_dir)) if cache_dir is not None else None
         self._pages: dict[str, ProjectPage] = {}
         self._locks: dict[str, threading.Lock] = {}
+        self._filters: dict[tuple[Any, Any], tuple[str, Keep | None]] = {}
         self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------
@@ -398,13 +405,21 @@ class IndexClient:
             return f"{self.index_url}/{canonical}/"
         return f"{self.index_url}/{canonical}/json"
 
-    def get_project(self, name: str, *, platforms: frozenset[str] | None = None) -> ProjectPage:
+    def get_project(
+        self,
+        name: str,
+        *,
+        platforms: frozenset[str] | None = None,
+        tags: frozenset[Tag] | None = None,
+    ) -> ProjectPage:
         """Every file the index lists for *name* (any spelling of it).
 
         With *platforms*, only the wheels whose platform tag is one of them (add
-        ``"any"`` for pure wheels): the rest are never parsed, so a page's cost in
-        time and memory follows what the target can use, not the project's history.
-        Such a page says ``complete=False``; the document is fetched once either way.
+        ``"any"`` for pure wheels); with *tags* (a target's supported tags), only
+        the wheels with one of those tags.  The rest are never parsed, so a page's
+        cost in time and memory follows what the target can use, not the project's
+        history.  Such a page says ``complete=False``; the document is fetched once
+        either way.
         """
         if not _VALID_NAME.match(name):
             raise InvalidRequirement(
@@ -412,7 +427,8 @@ class IndexClient:
                 "'.', '-' and '_', starting and ending with a letter or digit."
             )
         canonical = canonicalize_name(name)
-        key = canonical if platforms is None else f"{canonical} {' '.join(sorted(platforms))}"
+        suffix, keep = self._filter(platforms, tags)
+        key = canonical + suffix
         with self._lock:
             page = self._pages.get(key) or self._pages.get(canonical)
             if page is not None:
@@ -421,11 +437,27 @@ class IndexClient:
         with lock:
             page = self._pages.get(key)
             if page is None:
-                keep = None if platforms is None else platform_filter(platforms)
                 page = self._load(name, canonical, keep)
                 with self._lock:
                     self._pages[key] = page
         return page
+
+    def _filter(
+        self, platforms: frozenset[str] | None, tags: frozenset[Tag] | None
+    ) -> tuple[str, Keep | None]:
+        """The page-key suffix and the file filter for *platforms* and *tags*, made
+        once per pair: a filter remembers the tag strings it has seen, and those
+        repeat from project to project."""
+        if platforms is None and tags is None:
+            return "", None
+        with self._lock:
+            found = self._filters.get((platforms, tags))
+            if found is None:
+                keeps = [platform_filter(platforms)] if platforms is not None else []
+                keeps += [tag_filter(tags)] if tags is not None else []
+                keep = keeps[0] if len(keeps) == 1 else _both(keeps[0], keeps[1])
+                found = self._filters[platforms, tags] = (f" #{len(self._filters)}", keep)
+            return found
 
     def _load(self, name: str, canonical: str, keep: Keep | None = None) -> ProjectPage:
         url = self.project_url(canonical)

@@ -14,7 +14,7 @@ from typing import Any, Optional, TypeVar, overload
 from urllib.parse import urljoin
 
 import msgspec
-from packaging.tags import Tag
+from packaging.tags import Tag, parse_tag
 from packaging.utils import (
     InvalidWheelFilename,
     NormalizedName,
@@ -33,6 +33,7 @@ __all__ = [
     "parse_simple_json",
     "parse_timestamp",
     "platform_filter",
+    "tag_filter",
 ]
 
 
@@ -128,6 +129,34 @@ def filename_platforms(filename: str) -> frozenset[str]:
     if not filename.endswith(".whl"):
         return frozenset()
     return frozenset(filename[:-4].rsplit("-", 1)[-1].split("."))
+
+
+def tag_filter(tags: frozenset[Tag]) -> Keep:
+    """A :data:`Keep` for the wheels with at least one tag in *tags*: the last three
+    fields of the name, parsed by :func:`packaging.tags.parse_tag` once per
+    distinct tag string (a page repeats a few over thousands of files)."""
+    seen: dict[str, bool] = {}
+
+    def keep(filename: str) -> bool:
+        if not filename.endswith(".whl"):
+            return False
+        stem = filename[:-4]
+        at = len(stem)
+        for _ in range(3):
+            at = stem.rfind("-", 0, at)
+            if at < 0:
+                return False
+        tag_text = stem[at + 1 :]
+        ok = seen.get(tag_text)
+        if ok is None:
+            try:
+                ok = not tags.isdisjoint(parse_tag(tag_text))
+            except ValueError:  # packaging's InvalidTag: not a wheel anyone can load
+                ok = False
+            seen[tag_text] = ok
+        return ok
+
+    return keep
 
 
 def platform_filter(platforms: frozenset[str]) -> Keep:

@@ -118,7 +118,7 @@ def resolve(
 
         client = IndexClient(index_url)
     workers = int(getattr(client, "max_workers", 8) or 8)
-    fetcher = Fetcher(client, workers, target.wheel_platforms)
+    fetcher = Fetcher(client, workers, frozenset(target.tag_priority))
     provider: Provider | None = None
     try:
         parsed = [_parse(r) for r in requirements]

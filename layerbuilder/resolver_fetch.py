@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from packaging.specifiers import SpecifierSet
+from packaging.tags import Tag
 
 from .models import ProjectPage
 
@@ -55,11 +56,11 @@ class Fetcher:
     """Project documents and metadata, fetched ahead in a bounded thread pool."""
 
     def __init__(
-        self, client: IndexClient, max_workers: int, platforms: frozenset[str] | None = None
+        self, client: IndexClient, max_workers: int, tags: frozenset[Tag] | None = None
     ) -> None:
         self._client = client
-        # pages are parsed for these platforms only (see IndexClient.get_project)
-        self._platforms = platforms
+        # pages are parsed for the wheels with these tags only (IndexClient.get_project)
+        self._tags = tags
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="layerbuilder-resolve")
         self._lock = threading.Lock()
         self._pages: dict[str, Future[ProjectPage]] = {}
@@ -83,7 +84,7 @@ class Fetcher:
         return self._future(self._pages, name, self._get_project, name)
 
     def _get_project(self, name: str) -> ProjectPage:
-        return self._client.get_project(name, platforms=self._platforms)
+        return self._client.get_project(name, tags=self._tags)
 
     def prefetch(self, name: str, then: Callable[[ProjectPage], None] | None = None) -> None:
         """Start fetching *name*'s document; *then(page)* runs in the worker once it

@@ -831,3 +831,40 @@ def test_the_platform_filter_reads_each_distinct_platform_tag() -> None:
     assert not keep("b-2-cp312-cp312-musllinux_1_1_x86_64.whl")
     assert not keep("b-2.tar.gz")
     assert not keep("b-2-cp312-cp312-win_amd64.whl")
+
+
+def test_a_page_for_a_targets_tags_parses_only_the_wheels_it_can_load(
+    fake_index: responses.RequestsMock,
+) -> None:
+    from layerbuilder.targets import get_target
+
+    target = get_target("python3.12", "arm64")
+    tags = frozenset(target.tag_priority)
+    client = IndexClient(INDEX_URL)
+    some = client.get_project("markupsafe", tags=tags)
+    whole = client.get_project("MarkupSafe")
+    assert not some.complete and some.versions == whole.versions
+    assert some.files == tuple(f for f in whole.files if not f.tags.isdisjoint(tags))
+    names = [f.filename for f in some.files]
+    assert (
+        "markupsafe-3.0.4-cp312-cp312-manylinux2014_aarch64.manylinux_2_17_aarch64"
+        ".manylinux_2_28_aarch64.whl"
+    ) in names
+    assert not any("cp311" in n or "x86_64" in n or "musllinux" in n for n in names)
+    # one parse per filter; a whole page, once there, serves every filter
+    assert client.get_project("markupsafe", tags=tags) is some
+    assert client.get_project("markupsafe", tags=tags, platforms=frozenset({"any"})) is whole
+    assert len(fake_index.calls) == 2
+
+
+def test_the_tag_filter_reads_the_last_three_fields() -> None:
+    from packaging.tags import Tag
+
+    keep = index_module.tag_filter(frozenset({Tag("cp312", "cp312", "manylinux_2_17_x86_64")}))
+    assert keep("a-1-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
+    assert keep("a-1-7build-cp312-cp312-manylinux_2_17_x86_64.whl")
+    assert not keep("a-1-cp311-cp311-manylinux_2_17_x86_64.whl")
+    assert not keep("a-1-cp312-abi3-manylinux_2_17_x86_64.whl")
+    assert not keep("a-1-cp312-cp312-manylinux_2_17_x86_64.tar.gz")
+    assert not keep("cp312-cp312-manylinux_2_17_x86_64.whl")  # too few fields
+    assert not keep("a-1--cp312-manylinux_2_17_x86_64.whl")  # an empty tag field

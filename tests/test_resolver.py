@@ -348,7 +348,7 @@ class _Memory:
         self.pages: list[str] = []
         self.metadata: list[str] = []
 
-    def get_project(self, name: str, platforms: frozenset[str] | None = None) -> ProjectPage:
+    def get_project(self, name: str, **_filters: object) -> ProjectPage:
         name = canonicalize_name(name)
         self.pages.append(name)
         if self.barrier is not None and name.startswith("dep"):
@@ -505,7 +505,7 @@ class _Gated(_Memory):
         self.d_asked = threading.Event()
         self.d_before_slow: bool | None = None
 
-    def get_project(self, name: str, platforms: frozenset[str] | None = None) -> ProjectPage:
+    def get_project(self, name: str, **_filters: object) -> ProjectPage:
         if canonicalize_name(name) == "d":
             self.d_asked.set()
         return super().get_project(name)
