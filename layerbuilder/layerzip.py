@@ -17,7 +17,6 @@ and written atomically.
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import queue
 import re
@@ -69,13 +68,6 @@ _MODE_FILE = 0o100644
 _NEEDED_FOR_METHOD = {12: 46, 14: 63}
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-# read-only maps, filled in at once where Linux can (one fault, not one per page)
-_MAP_READ: dict[str, int] = (
-    {"flags": mmap.MAP_SHARED | mmap.MAP_POPULATE, "prot": mmap.PROT_READ}
-    if hasattr(mmap, "MAP_POPULATE")
-    else {"access": mmap.ACCESS_READ}
-)
 
 if hasattr(os, "pread"):
     _pread = os.pread
@@ -317,36 +309,30 @@ def _suspect(name: str) -> bool:
 
 
 class _Sources:
-    """Wheel files mapped into memory on demand, at most :data:`_OPEN_WHEELS` at a
-    time.  Slicing a map copies a member's bytes without a system call, so the
-    copying loop keeps the GIL instead of handing it over to the threads reading
-    ELF files on every member (which made the zip stage several times slower)."""
+    """Wheel files opened on demand, at most :data:`_OPEN_WHEELS` at a time.
+
+    Members are read with ``pread`` (one call each), not through a map of the
+    file: the pages of a mapped wheel would count in the build's resident memory."""
 
     def __init__(self) -> None:
-        self._open: OrderedDict[Path, mmap.mmap] = OrderedDict()
+        self._open: OrderedDict[Path, int] = OrderedDict()
 
-    def get(self, wheel: Path) -> mmap.mmap:
-        mapped = self._open.get(wheel)
-        if mapped is not None:
+    def get(self, wheel: Path) -> int:
+        fd = self._open.get(wheel)
+        if fd is not None:
             self._open.move_to_end(wheel)
-            return mapped
+            return fd
         if len(self._open) >= _OPEN_WHEELS:
             _, oldest = self._open.popitem(last=False)
-            oldest.close()
-        with wheel.open("rb") as f:
-            try:
-                mapped = mmap.mmap(f.fileno(), 0, **_MAP_READ)
-            except ValueError as exc:  # an empty file cannot be mapped
-                raise UnsafeWheel(
-                    f"{wheel.name} is empty; the wheel is corrupt. Delete it and download it again."
-                ) from exc
-        self._open[wheel] = mapped
-        return mapped
+            os.close(oldest)
+        fd = os.open(wheel, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._open[wheel] = fd
+        return fd
 
     def close(self) -> None:
         while self._open:
-            _, mapped = self._open.popitem()
-            mapped.close()
+            _, fd = self._open.popitem()
+            os.close(fd)
 
 
 def _data_start(fd: int, wheel: Path, member: str, raw: bytes, header_offset: int) -> int:
@@ -451,13 +437,13 @@ def _write_zip(
     sources = _Sources()
     try:
         for entry in entries:
-            mapped = sources.get(entry.wheel)
+            fd = sources.get(entry.wheel)
             local, record = _entry_headers(entry, out.offset, zip64_limit)
             out.write(local)
             central.append(record)
             at, remaining = entry.data_start, entry.compress_size
             while remaining:
-                chunk = mapped[at : at + min(_COPY_CHUNK, remaining)]
+                chunk = _pread(fd, min(_COPY_CHUNK, remaining), at)
                 if not chunk:
                     raise UnsafeWheel(
                         f"{entry.wheel.name}: member {entry.member!r} is cut short "
