@@ -34,6 +34,7 @@ _WHEEL_FILE = re.compile(
     r"^(?P<root>python/(?:lib/python\d+\.\d+/site-packages/)?)[^/]+\.dist-info/WHEEL$"
 )
 _MAX_METADATA = 64 * 1024 * 1024
+_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 class LayoutChecks(Checks):
@@ -111,8 +112,12 @@ class LayoutChecks(Checks):
         """Entries sharing compressed bytes: the overlapping-file zip bomb."""
         ordered = sorted(infos, key=lambda i: i.header_offset)
         for prev, info in zip(ordered, ordered[1:]):
-            encoding = "utf-8" if prev.flag_bits & 0x800 else "cp437"
-            name_len = len(prev.orig_filename.encode(encoding, "replace"))
+            name = prev.orig_filename
+            if name.isascii():  # one byte a character in UTF-8 and cp437 alike
+                name_len = len(name)
+            else:
+                encoding = "utf-8" if prev.flag_bits & 0x800 else "cp437"
+                name_len = len(name.encode(encoding, "replace"))
             end = prev.header_offset + 30 + name_len + prev.compress_size
             if info.header_offset < end:
                 safe.discard(info.filename)
@@ -316,7 +321,7 @@ def _unsafe_name(name: str) -> str | None:
         return "NUL byte"
     if "\\" in name:
         return "backslash"
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+    if name.startswith("/") or _DRIVE.match(name):
         return "absolute path"
     if ".." in name.split("/"):
         return "'..' component"
