@@ -299,14 +299,15 @@ def build_layer(
             prepared: dict[Path, PreparedWheel] = {}
 
             def landed(wheel: Path) -> None:
-                """Each wheel, once downloaded: its ELF reads start, and it is read
-                for the zip (so that writing the zip is only copying)."""
-                if scans is not None:
-                    scans.submit(wheel)
+                """Each wheel, once downloaded: read for the zip (so that writing the
+                zip is only copying), then its ELF reads start from what was read."""
+                ready = None
                 try:
-                    prepared[wheel] = prepare_wheel(wheel, target)
+                    ready = prepared[wheel] = prepare_wheel(wheel, target)
                 except Exception as exc:  # write_layer reads it again and says what is wrong
                     log.debug("reading %s for the zip failed: %s", wheel.name, exc)
+                if scans is not None:
+                    scans.submit(wheel, ready)
 
             downloads = _Downloads(client, work, landed)
             try:

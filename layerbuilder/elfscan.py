@@ -16,6 +16,7 @@ wheel member.  Everything else is read from the zip as usual.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -27,10 +28,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 from .elf import ElfError, ElfInfo, VersionNeed, is_elf, read_elf
-from .layerzip import _data_dirs
+from .layerzip import PreparedWheel, _data_dirs
 from .linker import base_image
 from .targets import Target
 from .zipmember import RawMember, open_member
@@ -213,12 +214,19 @@ def read_member(
     """``(facts, None)`` for an ELF member, ``(None, None)`` for any other file,
     ``(None, error)`` when it cannot be read (an :class:`ElfError` if it starts
     like ELF but is malformed)."""
+    return _read(lambda: open_member(zf, info), info.file_size, want)
+
+
+def _read(
+    open_: Callable[[], RawMember | IO[bytes]], size: int, want: Callable[[VersionNeed], bool]
+) -> tuple[ElfInfo | None, BaseException | None]:
+    """:func:`read_member` of the member *open_* opens, *size* bytes long."""
     try:
-        with open_member(zf, info) as raw:
+        with open_() as raw:
             member = SmallSteps(raw)
             if not is_elf(member.read(4)):
                 return None, None
-            return read_elf(member, info.file_size, want_symbols=want), None  # type: ignore[arg-type]
+            return read_elf(member, size, want_symbols=want), None  # type: ignore[arg-type]
     except (ElfError, *_READ_ERRORS) as exc:
         return None, exc
 
@@ -241,11 +249,59 @@ def scan_wheel(
     """
     with zipfile.ZipFile(wheel) as zf:
         todo, twice = _candidates(Path(wheel).name, zf, target)
-        scan = _read_members(zf, todo, symbol_filter(target), stop)
+        scan = _read_members(_opener(zf), todo, symbol_filter(target), stop)
     return WheelScan(scan.read, scan.unread | twice)
 
 
-_Todo = list[tuple[MemberKey, zipfile.ZipInfo]]
+class _Prepared(NamedTuple):
+    """A member of a wheel :func:`~layerbuilder.layerzip.prepare_wheel` read: where
+    its bytes start is known, so no local header is read again."""
+
+    filename: str
+    compress_size: int
+    file_size: int
+    compress_type: int
+    data_start: int
+
+
+_Info = zipfile.ZipInfo | _Prepared
+_Todo = list[tuple[MemberKey, _Info]]
+_Opener = Callable[[_Info], Callable[[], RawMember | IO[bytes]]]
+
+
+def _opener(zf: zipfile.ZipFile) -> _Opener:
+    def open_(info: _Info) -> Callable[[], RawMember | IO[bytes]]:
+        assert isinstance(info, zipfile.ZipInfo)
+        return lambda: open_member(zf, info)
+
+    return open_
+
+
+def _fd_opener(fd: int) -> _Opener:
+    def open_(info: _Info) -> Callable[[], RawMember | IO[bytes]]:
+        assert isinstance(info, _Prepared)
+        return lambda: RawMember(fd, info, info.data_start)
+
+    return open_
+
+
+def _prepared_candidates(ready: PreparedWheel) -> tuple[_Todo, frozenset[MemberKey]]:
+    """:func:`_candidates` of a wheel already read by ``prepare_wheel``, whose
+    entries are the layer's: directories, symlinks and other ``.data`` schemes are
+    not among them, and the names are the layer paths."""
+    todo: _Todo = []
+    seen: set[MemberKey] = set()
+    twice: set[MemberKey] = set()
+    for e in ready.entries:
+        if e.file_size < 4 or e.member.endswith(NOT_ELF) or e.compress_type not in (0, 8):
+            continue
+        key = MemberKey(e.name, e.crc, e.compress_size, e.file_size, e.compress_type)
+        if key in seen:
+            twice.add(key)
+        seen.add(key)
+        info = _Prepared(e.member, e.compress_size, e.file_size, e.compress_type, e.data_start)
+        todo.append((key, info))
+    return [(k, i) for k, i in todo if k not in twice], frozenset(twice)
 
 
 def _candidates(
@@ -284,7 +340,7 @@ def _candidates(
 
 
 def _read_members(
-    zf: zipfile.ZipFile,
+    open_: _Opener,
     todo: _Todo,
     want: Callable[[VersionNeed], bool],
     stop: threading.Event | None,
@@ -295,7 +351,7 @@ def _read_members(
         if stop is not None and stop.is_set():
             unread.add(key)
             continue
-        parsed, exc = read_member(zf, info, want)
+        parsed, exc = _read(open_(info), info.file_size, want)
         if exc is None:
             read[key] = parsed
         elif isinstance(exc, ElfError):
@@ -325,13 +381,14 @@ def merge_scans(scans: Iterable[WheelScan]) -> dict[MemberKey, Scanned]:
 
 
 class _Wheel:
-    """One wheel in :class:`WheelScans`: its zip while its members are read."""
+    """One wheel in :class:`WheelScans`: how to open its members while they are read."""
 
     def __init__(self) -> None:
-        self.zf: zipfile.ZipFile | None = None
+        self.open_: _Opener | None = None
+        self.close: Callable[[], None] | None = None
         self.twice: frozenset[MemberKey] = frozenset()
         self.parts: list[Future[WheelScan]] = []
-        self.left = 0  # parts not finished; the last one closes zf
+        self.left = 0  # parts not finished; the last one closes the wheel
 
 
 class WheelScans:
@@ -366,16 +423,25 @@ class WheelScans:
     ) -> None:
         self.close()
 
-    def submit(self, wheel: Path) -> None:
-        """Start reading *wheel* (from any thread; ignored once closed)."""
+    def submit(self, wheel: Path, prepared: PreparedWheel | None = None) -> None:
+        """Start reading *wheel* (from any thread; ignored once closed).  With
+        *prepared* (the wheel read by ``prepare_wheel`` for the same target), its
+        entries are used instead of reading the wheel's directory again."""
         with self._lock:
             if not self._stop.is_set() and wheel not in self._wheels:
                 state = _Wheel()
-                self._wheels[wheel] = (self._pool.submit(self._plan, wheel, state), state)
+                task = self._pool.submit(self._plan, wheel, state, prepared)
+                self._wheels[wheel] = (task, state)
 
-    def _plan(self, wheel: Path, state: _Wheel) -> None:
-        state.zf = zf = zipfile.ZipFile(wheel)
-        todo, state.twice = _candidates(wheel.name, zf, self._target)
+    def _plan(self, wheel: Path, state: _Wheel, prepared: PreparedWheel | None) -> None:
+        if prepared is not None and prepared.root == self._target.site_packages.rstrip("/"):
+            fd = os.open(wheel, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+            state.open_, state.close = _fd_opener(fd), functools.partial(os.close, fd)
+            todo, state.twice = _prepared_candidates(prepared)
+        else:
+            zf = zipfile.ZipFile(wheel)
+            state.open_, state.close = _opener(zf), zf.close
+            todo, state.twice = _candidates(wheel.name, zf, self._target)
         big = sorted((t for t in todo if t[1].file_size >= self.BIG), key=lambda t: -t[1].file_size)
         parts = [[t] for t in big] + [[t for t in todo if t[1].file_size < self.BIG]]
         with self._lock:
@@ -385,15 +451,15 @@ class WheelScans:
             state.parts = [self._pool.submit(self._read, state, part) for part in parts]
 
     def _read(self, state: _Wheel, part: _Todo) -> WheelScan:
-        assert state.zf is not None
+        assert state.open_ is not None and state.close is not None
         try:
-            return _read_members(state.zf, part, self._want, self._stop)
+            return _read_members(state.open_, part, self._want, self._stop)
         finally:
             with self._lock:
                 state.left -= 1
                 last = state.left == 0
             if last:
-                state.zf.close()
+                state.close()
 
     def results(self, wheels: Iterable[Path]) -> dict[MemberKey, Scanned]:
         """Wait for the scans, then :func:`merge_scans` of them, if *wheels* (the
@@ -419,5 +485,5 @@ class WheelScans:
             self._stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         for _planned, state in self._wheels.values():
-            if state.zf is not None:
-                state.zf.close()  # the wheels whose reads were cancelled
+            if state.close is not None and (state.left or not state.parts):
+                state.close()  # the wheels whose reads were cancelled (or never planned)

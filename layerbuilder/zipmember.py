@@ -24,7 +24,7 @@ import struct
 import zipfile
 import zlib
 from types import ModuleType
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 try:
     from isal import isal_zlib
@@ -33,7 +33,7 @@ try:
 except ImportError:  # not installed where it has no wheel: zlib inflates
     _ISAL = None
 
-__all__ = ["RawMember", "open_member"]
+__all__ = ["MemberInfo", "RawMember", "open_member"]
 
 _LOCAL = struct.Struct("<4s22xHH")  # signature ... name and extra lengths: 30 bytes
 _CHUNK = 256 * 1024  # compressed bytes read and fed to the inflater at once
@@ -46,10 +46,23 @@ def _inflater() -> ModuleType:
     return _ISAL if _ISAL is not None else zlib
 
 
+class MemberInfo(Protocol):
+    """What :class:`RawMember` reads of a member's entry: a ``ZipInfo`` has it."""
+
+    @property
+    def filename(self) -> str: ...
+    @property
+    def compress_size(self) -> int: ...
+    @property
+    def file_size(self) -> int: ...
+    @property
+    def compress_type(self) -> int: ...
+
+
 class RawMember:
     """The bytes of one stored or deflated member, from *start* in file *fd*."""
 
-    def __init__(self, fd: int, info: zipfile.ZipInfo, start: int) -> None:
+    def __init__(self, fd: int, info: MemberInfo, start: int) -> None:
         self._fd, self._name, self._start = fd, info.filename, start
         self._csize, self.size = info.compress_size, info.file_size
         self._deflated = info.compress_type == zipfile.ZIP_DEFLATED

@@ -33,10 +33,10 @@ from layerbuilder.elfscan import (
     scan_wheel,
 )
 from layerbuilder.errors import IntegrityError
-from layerbuilder.layerzip import write_layer
+from layerbuilder.layerzip import prepare_wheel, write_layer
 from layerbuilder.plan import Plan
 from layerbuilder.resolver import resolve
-from layerbuilder.targets import Target
+from layerbuilder.targets import Target, get_target
 from layerbuilder.verify import LayerVerificationFailed, VerifyReport, verify_layer
 
 PY312 = Target("python3.12", "x86_64")
@@ -260,8 +260,8 @@ def test_closing_cancels_pending_scans_and_stops_running_ones(
     started: list[str] = []
     running = threading.Event()
 
-    def slow(zf: zipfile.ZipFile, todo: Any, want: Any, stop: threading.Event) -> WheelScan:
-        started.append(Path(str(zf.filename)).name)
+    def slow(open_: Any, todo: Any, want: Any, stop: threading.Event) -> WheelScan:
+        started.append(threading.current_thread().name)
         running.set()
         assert stop.wait(10)  # until close() says stop
         return WheelScan({}, frozenset())
@@ -276,11 +276,39 @@ def test_closing_cancels_pending_scans_and_stops_running_ones(
         scans.submit(wheel)
     assert running.wait(10)
     scans.close()
-    assert started == [wheels[0].name]  # the other wheels' reads never started
+    assert len(started) == 1  # the other wheels' reads never started
     assert _scan_threads() == []
     scans.submit(tmp_path / "late.whl")  # ignored once closed
-    assert started == [wheels[0].name]
+    assert len(started) == 1
     assert scans.results(wheels) == {}
+
+
+def test_scans_of_prepared_wheels_read_the_same(tmp_path: Path, zip_reads: list[str]) -> None:
+    """From prepare_wheel's entries (no second read of the wheel's directory),
+    the same members are read with the same results."""
+    wheels = [good_wheel(tmp_path), bad_wheel(tmp_path)]
+    with WheelScans(PY312) as scans:
+        for wheel in wheels:
+            scans.submit(wheel)
+        want = scans.results(wheels)
+    with WheelScans(PY312) as scans:
+        for wheel in wheels:
+            scans.submit(wheel, prepare_wheel(wheel, PY312))
+        got = scans.results(wheels)
+    assert _comparable(got) == _comparable(want)
+    kinds = sorted(type(v).__name__ for v in got.values())
+    assert kinds == ["ElfError"] + ["ElfInfo"] * 5 + ["NoneType"], kinds
+    # a wheel prepared for another runtime (another site-packages) is read afresh
+    py311 = get_target("python3.11", "x86_64")
+    with WheelScans(PY312) as scans:
+        for wheel in wheels:
+            scans.submit(wheel, prepare_wheel(wheel, py311))
+        assert _comparable(scans.results(wheels)) == _comparable(want)
+
+
+def _comparable(scanned: dict[Any, Any]) -> dict[Any, Any]:
+    """Errors compare by identity: compare them by what they say."""
+    return {k: repr(v) if isinstance(v, BaseException) else v for k, v in scanned.items()}
 
 
 def test_results_are_empty_unless_every_wheel_was_scanned(tmp_path: Path) -> None:
