@@ -49,8 +49,6 @@ from .models import (
     platform_filter,
     tag_filter,
 )
-from .remotezip import read_wheel_metadata
-from .simple_html import parse_simple_html
 
 __all__ = [
     "SIMPLE_ACCEPT",
@@ -480,6 +478,8 @@ class IndexClient:
             mime = content_type.split(";", 1)[0].strip().lower()
             if mime == _SIMPLE_JSON or mime.endswith("+json") or mime == "application/json":
                 return parse_simple_json(body, final_url, keep)
+            from .simple_html import parse_simple_html  # html.parser: only for such indexes
+
             return parse_simple_html(body.decode("utf-8", "replace"), final_url, canonical)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise IndexUnavailable(
@@ -567,6 +567,8 @@ class IndexClient:
 
         def fetch(headers: Mapping[str, str]) -> requests.Response:
             return self._get(file.url, headers, stream=True)
+
+        from .remotezip import read_wheel_metadata  # only for indexes without PEP 658
 
         return read_wheel_metadata(
             fetch, file.url, file.filename, size=file.size, sha256=file.sha256
