@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, Optional, Union
 
 from .elf import ElfError, ElfInfo, VersionNeed, is_elf, read_elf
 from .layerzip import PreparedWheel, _data_dirs
@@ -77,7 +77,7 @@ VERSION = re.compile(r"^(?P<family>[A-Z]+)_(?P<ver>\d+(?:\.\d+)*)$")
 
 #: What reading one member gave: its ELF facts, why it is a broken ELF file,
 #: or None when it is not an ELF file at all.
-Scanned = ElfInfo | ElfError | None
+Scanned = Union[ElfInfo, ElfError, None]
 
 # what makes a member unreadable (reported by verify as a "zip" finding)
 _READ_ERRORS = (
@@ -264,9 +264,11 @@ class _Prepared(NamedTuple):
     data_start: int
 
 
-_Info = zipfile.ZipInfo | _Prepared
+_Info = Union[zipfile.ZipInfo, _Prepared]
 _Todo = list[tuple[MemberKey, _Info]]
-_Opener = Callable[[_Info], Callable[[], RawMember | IO[bytes]]]
+# how to open a member for reading; None when it was seen cheaply not to be ELF
+_Opener = Callable[[_Info], Optional[Callable[[], Union[RawMember, IO[bytes]]]]]
+_PEEK_MAX = 16 * 1024  # compressed bytes up to which a member is sniffed in one read
 
 
 def _opener(zf: zipfile.ZipFile) -> _Opener:
@@ -278,11 +280,29 @@ def _opener(zf: zipfile.ZipFile) -> _Opener:
 
 
 def _fd_opener(fd: int) -> _Opener:
-    def open_(info: _Info) -> Callable[[], RawMember | IO[bytes]]:
+    def open_(info: _Info) -> Callable[[], RawMember | IO[bytes]] | None:
         assert isinstance(info, _Prepared)
+        if info.compress_size <= _PEEK_MAX and not _maybe_elf(fd, info):
+            return None
         return lambda: RawMember(fd, info, info.data_start)
 
     return open_
+
+
+def _maybe_elf(fd: int, info: _Prepared) -> bool:
+    """Whether a small member may be ELF, from its first four bytes read in one go
+    (most members sniffed are small data files: tzdata's zones, Fortran sources);
+    True whenever that cannot be told cheaply, so the member is read as usual and
+    any fault in it is reported the usual way."""
+    data = os.pread(fd, info.compress_size, info.data_start)
+    if len(data) < info.compress_size:
+        return True
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        try:
+            data = zlib.decompressobj(-15).decompress(data, 4)
+        except zlib.error:
+            return True
+    return len(data) < 4 or is_elf(data[:4])
 
 
 def _prepared_candidates(ready: PreparedWheel) -> tuple[_Todo, frozenset[MemberKey]]:
@@ -351,7 +371,11 @@ def _read_members(
         if stop is not None and stop.is_set():
             unread.add(key)
             continue
-        parsed, exc = _read(open_(info), info.file_size, want)
+        opened = open_(info)
+        if opened is None:
+            read[key] = None
+            continue
+        parsed, exc = _read(opened, info.file_size, want)
         if exc is None:
             read[key] = parsed
         elif isinstance(exc, ElfError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -36,3 +37,46 @@ def test_mypy_strict() -> None:
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _type_unions(tree: ast.Module) -> list[int]:
+    """Lines where a module- or class-level name is bound to ``A | B`` of names:
+    a union of types evaluated when the module loads, which Python 3.9 (the oldest
+    the package supports) cannot do.  Flag constants (``FLAG_A | FLAG_B``) and
+    numbers are left alone."""
+
+    def typeish(node: ast.expr) -> bool:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            return typeish(node.left) and typeish(node.right)
+        if isinstance(node, ast.Constant):
+            return node.value is None
+        if isinstance(node, ast.Subscript):
+            return typeish(node.value)
+        name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+        return bool(name) and not name.isupper() and (name[0].isupper() or name in _BUILTINS)
+
+    lines = []
+    bodies = [tree.body] + [n.body for n in tree.body if isinstance(n, ast.ClassDef)]
+    for stmt in (s for body in bodies for s in body):
+        value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None
+        if isinstance(value, ast.BinOp) and isinstance(value.op, ast.BitOr) and typeish(value):
+            lines.append(stmt.lineno)
+    return lines
+
+
+_BUILTINS = {"int", "str", "bytes", "float", "bool", "list", "dict", "tuple", "set", "frozenset"}
+
+
+def test_no_runtime_type_unions_that_python_3_9_cannot_evaluate() -> None:
+    found = {
+        str(path.relative_to(ROOT)): lines
+        for path in sorted((ROOT / "layerbuilder").glob("*.py"))
+        if (lines := _type_unions(ast.parse(path.read_text(), str(path))))
+    }
+    assert found == {}, f"use typing.Union/Optional for these aliases: {found}"
+
+
+def test_the_union_check_finds_what_python_3_9_rejects() -> None:
+    src = "Scanned = ElfInfo | ElfError | None\nMASK = A_FLAG | B_FLAG\nn = 0x1 | 0x20\n"
+    src += "Alias = Union[A, B]\nclass C:\n    Kind = int | str\n"
+    assert _type_unions(ast.parse(src)) == [1, 6]
