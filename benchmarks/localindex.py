@@ -46,7 +46,7 @@ import sys
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -317,25 +317,32 @@ class Renderer:
             return True
         return None
 
-    def get(self, kind: str, name: str) -> tuple[bytes, str]:
-        """(body, etag) of ``json``, ``simple-json`` or ``simple-html`` for *name*."""
-        key = (kind, name)
+    def _memoised(self, key: tuple[str, str], render: Callable[[], bytes]) -> tuple[bytes, str]:
+        """(body, etag) that *render* makes, rendered once per *key* (every time in
+        record mode, where the documents may still change)."""
         if not self.store.record:
             with self._lock:
                 if key in self._memo:
                     return self._memo[key]
-        jdoc, sdoc = self.store.documents(name)
-        if kind == "json":
-            body = json.dumps(self._json_api(jdoc)).encode()
-        elif kind == "simple-json":
-            body = json.dumps(self._simple(sdoc)).encode()
-        else:
-            body = self._html(self._simple(sdoc)).encode()
+        body = render()
         out = body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         if not self.store.record:
             with self._lock:
                 self._memo[key] = out
         return out
+
+    def get(self, kind: str, name: str) -> tuple[bytes, str]:
+        """(body, etag) of ``json``, ``simple-json`` or ``simple-html`` for *name*."""
+
+        def render() -> bytes:
+            jdoc, sdoc = self.store.documents(name)
+            if kind == "json":
+                return json.dumps(self._json_api(jdoc)).encode()
+            if kind == "simple-json":
+                return json.dumps(self._simple(sdoc)).encode()
+            return self._html(self._simple(sdoc)).encode()
+
+        return self._memoised((kind, name), render)
 
     def _json_api(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(doc)
@@ -356,26 +363,21 @@ class Renderer:
         return out
 
     def json_api_version(self, name: str, version: str) -> bytes:
-        """The per-release JSON API document, rendered once (as ``get`` renders the
-        others): rendering walks the whole project, 80 ms for pydantic-core, which
-        a real index serves from its cache."""
-        key = ("json-version", f"{name}=={version}")
-        if not self.store.record:
-            with self._lock:
-                if key in self._memo:
-                    return self._memo[key][0]
-        jdoc, _ = self.store.documents(name)
-        doc = self._json_api(jdoc)
-        if version not in doc["releases"]:
-            raise NotOnIndex(f"{name} {version} is not on the index")
-        doc["urls"] = doc["releases"][version]
-        doc["info"] = dict(doc["info"], version=version)
-        del doc["releases"]
-        body = json.dumps(doc).encode()
-        if not self.store.record:
-            with self._lock:
-                self._memo[key] = body, ""
-        return body
+        """The per-release JSON API document, rendered once like the others:
+        rendering walks the whole project (80 ms for pydantic-core), which a real
+        index serves from its cache."""
+
+        def render() -> bytes:
+            jdoc, _ = self.store.documents(name)
+            doc = self._json_api(jdoc)
+            if version not in doc["releases"]:
+                raise NotOnIndex(f"{name} {version} is not on the index")
+            doc["urls"] = doc["releases"][version]
+            doc["info"] = dict(doc["info"], version=version)
+            del doc["releases"]
+            return json.dumps(doc).encode()
+
+        return self._memoised(("json-version", f"{name}=={version}"), render)[0]
 
     def _simple(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         files = []

@@ -131,15 +131,6 @@ def license_from_metadata(metadata: bytes) -> str | None:
     return text[:MAX_LICENSE] or None
 
 
-def _wheel_metadata(path: Path) -> bytes | None:
-    with zipfile.ZipFile(path) as zf:
-        for name in zf.namelist():
-            parts = name.split("/")
-            if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA":
-                return zf.read(name)
-    return None
-
-
 class _Downloads:
     """The plan's wheels, downloaded into *work* by a small pool as soon as they are
     known: during resolution, as the resolver pins each version, so that the
@@ -341,8 +332,9 @@ def build_layer(
             finally:
                 downloads.close()
 
-            top = prepared.get(paths[0])
-            metadata = wheel_metadata(top) if top is not None else _wheel_metadata(paths[0])
+            # (read again only if reading it on landing failed: then this says why)
+            top = prepared.get(paths[0]) or prepare_wheel(paths[0], target)
+            metadata = wheel_metadata(top)
             license_info = license_from_metadata(metadata) if metadata else None
 
             started = time.perf_counter()

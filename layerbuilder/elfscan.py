@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import IO, Any, NamedTuple, Optional, Union
 
 from .elf import ElfError, ElfInfo, VersionNeed, is_elf, read_elf
-from .layerzip import PreparedWheel, _data_dirs
+from .layerzip import PreparedWheel, _data_dirs, _Entry
 from .linker import base_image
 from .targets import Target
 from .zipmember import RawMember, open_member
@@ -253,18 +253,8 @@ def scan_wheel(
     return WheelScan(scan.read, scan.unread | twice)
 
 
-class _Prepared(NamedTuple):
-    """A member of a wheel :func:`~layerbuilder.layerzip.prepare_wheel` read: where
-    its bytes start is known, so no local header is read again."""
-
-    filename: str
-    compress_size: int
-    file_size: int
-    compress_type: int
-    data_start: int
-
-
-_Info = Union[zipfile.ZipInfo, _Prepared]
+# a member as zipfile lists it, or as prepare_wheel read it (its data start known)
+_Info = Union[zipfile.ZipInfo, _Entry]
 _Todo = list[tuple[MemberKey, _Info]]
 # how to open a member for reading; None when it was seen cheaply not to be ELF
 _Opener = Callable[[_Info], Optional[Callable[[], Union[RawMember, IO[bytes]]]]]
@@ -281,7 +271,7 @@ def _opener(zf: zipfile.ZipFile) -> _Opener:
 
 def _fd_opener(fd: int) -> _Opener:
     def open_(info: _Info) -> Callable[[], RawMember | IO[bytes]] | None:
-        assert isinstance(info, _Prepared)
+        assert isinstance(info, _Entry)
         if info.compress_size <= _PEEK_MAX and not _maybe_elf(fd, info):
             return None
         return lambda: RawMember(fd, info, info.data_start)
@@ -289,7 +279,7 @@ def _fd_opener(fd: int) -> _Opener:
     return open_
 
 
-def _maybe_elf(fd: int, info: _Prepared) -> bool:
+def _maybe_elf(fd: int, info: _Entry) -> bool:
     """Whether a small member may be ELF, from its first four bytes read in one go
     (most members sniffed are small data files: tzdata's zones, Fortran sources);
     True whenever that cannot be told cheaply, so the member is read as usual and
@@ -319,8 +309,7 @@ def _prepared_candidates(ready: PreparedWheel) -> tuple[_Todo, frozenset[MemberK
         if key in seen:
             twice.add(key)
         seen.add(key)
-        info = _Prepared(e.member, e.compress_size, e.file_size, e.compress_type, e.data_start)
-        todo.append((key, info))
+        todo.append((key, e))
     return [(k, i) for k, i in todo if k not in twice], frozenset(twice)
 
 
@@ -458,7 +447,8 @@ class WheelScans:
                 self._wheels[wheel] = (task, state)
 
     def _plan(self, wheel: Path, state: _Wheel, prepared: PreparedWheel | None) -> None:
-        if prepared is not None and prepared.root == self._target.site_packages.rstrip("/"):
+        root = self._target.site_packages.rstrip("/")
+        if prepared is not None and prepared.root == root and hasattr(os, "pread"):
             fd = os.open(wheel, os.O_RDONLY | getattr(os, "O_BINARY", 0))
             state.open_, state.close = _fd_opener(fd), functools.partial(os.close, fd)
             todo, state.twice = _prepared_candidates(prepared)

@@ -105,6 +105,12 @@ class _Entry(NamedTuple):  # a tuple: tens of thousands are made per layer
     executable: bool
     data_start: int  # where its compressed bytes start in the wheel
 
+    @property
+    def filename(self) -> str:
+        """The member's name in the wheel, as ``ZipInfo`` calls it (for readers that
+        take either, e.g. :class:`~layerbuilder.zipmember.RawMember`)."""
+        return self.member
+
 
 @dataclass(frozen=True)
 class PreparedWheel:
