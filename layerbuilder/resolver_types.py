@@ -17,7 +17,6 @@ resolvelib, modelled on pip's:
 from __future__ import annotations
 
 import email.parser
-import email.policy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
@@ -177,7 +176,7 @@ class Metadata:
 
 
 def parse_metadata(data: bytes, cand: Base) -> Metadata:
-    msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(data, headersonly=True)
+    msg = email.parser.BytesParser().parsebytes(data, headersonly=True)
     filename = cand.selected.file.filename
     name = msg.get("Name")
     version = msg.get("Version")
