@@ -19,8 +19,10 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from typing import BinaryIO
+
+import msgspec
+import msgspec.structs
 
 __all__ = [
     "EM_AARCH64",
@@ -76,8 +78,7 @@ class ElfError(ValueError):
     """The file starts like ELF but is not a well-formed one."""
 
 
-@dataclass(frozen=True)
-class VersionNeed:
+class VersionNeed(msgspec.Struct, frozen=True):
     """One ``Vernaux`` entry: *file* (a ``DT_NEEDED`` name) must define *name*."""
 
     file: str
@@ -85,8 +86,7 @@ class VersionNeed:
     index: int  # the value .gnu.version holds for symbols bound to this version
 
 
-@dataclass(frozen=True)
-class ElfInfo:
+class ElfInfo(msgspec.Struct, frozen=True):
     """What the dynamic loader would read from one ELF file."""
 
     bits: int  # 32 or 64
@@ -101,7 +101,7 @@ class ElfInfo:
     version_needs: tuple[VersionNeed, ...] = ()
     #: version name -> names of undefined symbols bound to it (only the
     #: versions the caller asked for; at most a few names each)
-    symbols: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    symbols: Mapping[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
 
     @property
     def machine_name(self) -> str:
@@ -235,7 +235,7 @@ class _Parser:
         if interp is not None:
             interpreter = self.r.cstr(interp[0], interp[0] + interp[1] + 1)
         if dynamic is None:
-            return replace(info, interpreter=interpreter)
+            return msgspec.structs.replace(info, interpreter=interpreter)
         return self._dynamic(info, interpreter, *dynamic, want)
 
     def _dynamic(
@@ -261,7 +261,7 @@ class _Parser:
         if _DT_STRTAB not in tags:
             if any(lists.values()) or _DT_SONAME in tags:
                 raise ElfError("dynamic section names strings but has no DT_STRTAB")
-            return replace(info, interpreter=interpreter)
+            return msgspec.structs.replace(info, interpreter=interpreter)
         strsz = tags.get(_DT_STRSZ, 0)
         strtab = self.to_offset(tags[_DT_STRTAB], max(strsz, 1))
         strend = strtab + strsz if strsz else self.r.size
@@ -277,7 +277,7 @@ class _Parser:
         wanted = {n.index: n.name for n in needs if want is not None and want(n)}
         if wanted and _DT_VERSYM in tags and _DT_SYMTAB in tags:
             symbols = self._symbols(tags, wanted, s)
-        return replace(
+        return msgspec.structs.replace(
             info,
             interpreter=interpreter,
             soname=s(tags[_DT_SONAME]) if _DT_SONAME in tags else None,

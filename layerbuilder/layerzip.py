@@ -27,9 +27,10 @@ import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
+
+import msgspec
 
 from .errors import UnsafeWheel
 from .targets import Target
@@ -78,8 +79,7 @@ else:  # Windows: the descriptors here are never shared between threads
         return os.read(fd, n)
 
 
-@dataclass(frozen=True)
-class LayerReport:
+class LayerReport(msgspec.Struct, frozen=True):
     """What :func:`write_layer` wrote."""
 
     path: Path
@@ -112,8 +112,7 @@ class _Entry(NamedTuple):  # a tuple: tens of thousands are made per layer
         return self.member
 
 
-@dataclass(frozen=True)
-class PreparedWheel:
+class PreparedWheel(msgspec.Struct, frozen=True):
     """What one wheel gives a layer under *root*, read from the wheel once: its
     entries (central directory order, local headers checked) and the members
     it drops.  :func:`prepare_wheel` makes it; a build makes it as each wheel

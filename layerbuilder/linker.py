@@ -22,8 +22,9 @@ import posixpath
 import re
 from collections import defaultdict
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
 from importlib import resources
+
+import msgspec
 
 from .elf import ElfInfo
 
@@ -48,14 +49,15 @@ _LIBPYTHON = re.compile(r"^libpython(?P<ver>\d+\.\d+)")
 # -- data -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BaseImage:
+class BaseImage(msgspec.Struct, frozen=True):
     """The shared libraries an OS's Lambda execution environment provides."""
 
     os_name: str
     libraries: frozenset[str]
     unverified: frozenset[str]  # believed present, not confirmed
-    ceilings: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # GLIBCXX -> 3.4.24
+    ceilings: Mapping[str, tuple[int, ...]] = msgspec.field(
+        default_factory=dict
+    )  # GLIBCXX -> 3.4.24
 
 
 def _data(name: str) -> str:
@@ -111,22 +113,21 @@ def is_primary(path: str, info: ElfInfo) -> bool:
 # -- linking --------------------------------------------------------------------------
 
 
-@dataclass
-class Linkage:
+class Linkage(msgspec.Struct):
     """What loading every ELF file of a layer found."""
 
     #: files that extension modules, executables or lib/ and bin/ files load
-    used: set[str] = field(default_factory=set)
+    used: set[str] = msgspec.field(default_factory=set)
     #: library -> files that need it and find it nowhere
-    missing: dict[str, list[str]] = field(default_factory=dict)
+    missing: dict[str, list[str]] = msgspec.field(default_factory=dict)
     #: library -> the first files of the loads that fail on it
-    broken: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    broken: dict[str, set[str]] = msgspec.field(default_factory=lambda: defaultdict(set))
     #: (file, library, where the layer has it) for libraries off the file's search path
-    misplaced: list[tuple[str, str, str]] = field(default_factory=list)
+    misplaced: list[tuple[str, str, str]] = msgspec.field(default_factory=list)
     #: library -> files needing a library the base image is believed to have
-    unverified: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    unverified: dict[str, set[str]] = msgspec.field(default_factory=lambda: defaultdict(set))
     #: (file, library) pairs resolved to the base image's copy
-    from_base: set[tuple[str, str]] = field(default_factory=set)
+    from_base: set[tuple[str, str]] = msgspec.field(default_factory=set)
 
 
 def link(

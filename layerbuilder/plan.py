@@ -8,8 +8,9 @@ nothing.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from .models import DistFile
 from .targets import Target
@@ -17,8 +18,7 @@ from .targets import Target
 __all__ = ["Plan", "PlannedWheel"]
 
 
-@dataclass(frozen=True)
-class PlannedWheel:
+class PlannedWheel(msgspec.Struct, frozen=True):
     """One pinned wheel of a plan."""
 
     name: str  # normalised project name
@@ -42,8 +42,7 @@ class PlannedWheel:
         }
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(msgspec.Struct, frozen=True):
     """A consistent set of pinned wheels for one target."""
 
     target: Target
@@ -51,7 +50,7 @@ class Plan:
     # the top-level requirements as the user gave them
     requirements: tuple[str, ...] = ()
     # excluded name -> names of kept packages that depend on it
-    excluded: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+    excluded: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def content_hash(self) -> str:

@@ -21,9 +21,9 @@ import os
 import re
 import shlex
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 from packaging.requirements import InvalidRequirement as _PackagingInvalidRequirement
 from packaging.requirements import Requirement
 
@@ -82,15 +82,14 @@ class RequirementLine(str):
         return f"RequirementLine({str(self)!r}, origin={self.origin!r})"
 
 
-@dataclass(frozen=True)
-class RequirementsFile:
+class RequirementsFile(msgspec.Struct, frozen=True):
     """What a requirements file says: its requirement (and constraint) lines,
     the ``--index-url`` it names, if any, and whether it asked for ``--pre``."""
 
     lines: tuple[RequirementLine, ...] = ()
     index_url: str | None = None
     pre: bool = False
-    files: tuple[str, ...] = field(default=())  # every file read, includes too
+    files: tuple[str, ...] = ()  # every file read, includes too
 
     def __iter__(self) -> Iterator[RequirementLine]:
         return iter(self.lines)

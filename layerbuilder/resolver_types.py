@@ -17,9 +17,9 @@ resolvelib, modelled on pip's:
 from __future__ import annotations
 
 import email.parser
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
+import msgspec
 from packaging.requirements import InvalidRequirement as _PackagingInvalidRequirement
 from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -53,8 +53,7 @@ def _format_name(name: str, extras: frozenset[str]) -> str:
     return f"{name}[{','.join(sorted(extras))}]" if extras else name
 
 
-@dataclass(frozen=True)
-class Base:
+class Base(msgspec.Struct, frozen=True):
     """One version of a project, with the wheel chosen for the target."""
 
     name: str
@@ -69,8 +68,7 @@ class Base:
         return f"{self.name} {self.version}"
 
 
-@dataclass(frozen=True)
-class Extras:
+class Extras(msgspec.Struct, frozen=True):
     """``name[extras]`` at one version: depends on the exact base candidate."""
 
     base: Base
@@ -88,8 +86,7 @@ class Extras:
         return f"{self.identifier} {self.version}"
 
 
-@dataclass(frozen=True)
-class Python:
+class Python(msgspec.Struct, frozen=True):
     version: Version
 
     @property
@@ -103,8 +100,7 @@ class Python:
 Cand = Union[Base, Extras, Python]
 
 
-@dataclass(frozen=True)
-class Spec:
+class Spec(msgspec.Struct, frozen=True):
     """A named requirement with a version specifier (pip's SpecifierRequirement)."""
 
     name: str
@@ -121,8 +117,7 @@ class Spec:
         return f"{self.identifier}{self.specifier}"
 
 
-@dataclass(frozen=True)
-class Explicit:
+class Explicit(msgspec.Struct, frozen=True):
     """Exactly this candidate (pip's ExplicitRequirement)."""
 
     candidate: Base
@@ -135,8 +130,7 @@ class Explicit:
         return f"{self.candidate.name}=={self.candidate.version}"
 
 
-@dataclass(frozen=True)
-class RequiresPython:
+class RequiresPython(msgspec.Struct, frozen=True):
     specifier: SpecifierSet
 
     @property
@@ -147,8 +141,7 @@ class RequiresPython:
         return f"Python{self.specifier}"
 
 
-@dataclass(frozen=True)
-class Unusable:
+class Unusable(msgspec.Struct, frozen=True):
     """A candidate whose metadata is unusable: a node nothing can satisfy."""
 
     candidate: Base
@@ -167,8 +160,7 @@ Req = Union[Spec, Explicit, RequiresPython, Unusable]
 # -- core metadata -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Metadata:
+class Metadata(msgspec.Struct, frozen=True):
     requires_dist: tuple[Requirement, ...]
     requires_python: SpecifierSet | None
     provides_extra: frozenset[str]

@@ -40,8 +40,8 @@ import datetime as _dt
 import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
+import msgspec
 from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
@@ -67,8 +67,7 @@ Usable = tuple[DistFile, Version, int]
 version, and the rank of its best tag (lower is better)."""
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(msgspec.Struct, frozen=True):
     """The best wheel of one version of a project for a target."""
 
     name: NormalizedName

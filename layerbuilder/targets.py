@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+import msgspec
 from packaging.tags import Tag, compatible_tags, cpython_tags
 
 from .errors import UnknownTarget
@@ -27,8 +27,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Runtime:
+class Runtime(msgspec.Struct, frozen=True):
     """One Lambda Python runtime."""
 
     name: str
@@ -84,8 +83,7 @@ def manylinux_platforms(machine: str, glibc: tuple[int, int]) -> tuple[str, ...]
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(msgspec.Struct, frozen=True):
     """A Lambda runtime on one architecture."""
 
     runtime: str

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from .elf import ElfInfo
 from .elfscan import MemberKey, Scanned
@@ -45,8 +46,7 @@ CHECKS = (
 _LEVELS = ("error", "warning")
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     """One problem: *level* is ``"error"`` (the layer will fail) or ``"warning"``."""
 
     level: str
@@ -71,8 +71,7 @@ def order(f: Finding) -> tuple[int, int, str, str]:
     return (_LEVELS.index(f.level), CHECKS.index(f.check), f.path, f.message)
 
 
-@dataclass(frozen=True)
-class VerifyReport:
+class VerifyReport(msgspec.Struct, frozen=True):
     """Everything ``verify`` found about one layer zip."""
 
     layer: str
@@ -162,8 +161,7 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word[:-1] + 'ies' if word.endswith('y') else word + 's'}"
 
 
-@dataclass
-class ElfFile:
+class ElfFile(msgspec.Struct):
     path: str
     info: ElfInfo
 

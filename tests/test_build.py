@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import msgspec.structs
 import pytest
 from fakeindex import INDEX_URL
 
@@ -80,7 +81,7 @@ def test_lock_round_trip_builds_the_same_bytes(fake_index: Any, tmp_path: Path) 
 def test_sha256_mismatch_leaves_no_zip_and_no_download(fake_index: Any, tmp_path: Path) -> None:
     plan = resolve(["six"], get_target("python3.12", "x86_64"), index_url=INDEX_URL)
     bad = dataclasses.replace(plan.packages[0].file, sha256="0" * 64)
-    tampered = Plan(plan.target, (dataclasses.replace(plan.packages[0], file=bad),))
+    tampered = Plan(plan.target, (msgspec.structs.replace(plan.packages[0], file=bad),))
     out, work = tmp_path / "six.zip", tmp_path / "work"
     with pytest.raises(IntegrityError, match=r"six-1\.17\.0-py2\.py3-none-any\.whl"):
         build_layer(tampered, output=out, work_dir=work, index_url=INDEX_URL)
@@ -94,7 +95,7 @@ def test_declared_sizes_over_lambdas_limit_refuse_before_downloading(
 ) -> None:
     plan = resolve(["requests"], get_target("python3.12", "x86_64"), index_url=INDEX_URL)
     huge = tuple(
-        dataclasses.replace(p, file=dataclasses.replace(p.file, size=300_000_000))
+        msgspec.structs.replace(p, file=dataclasses.replace(p.file, size=300_000_000))
         if p.name == "urllib3"
         else p
         for p in plan.packages

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec.structs
 import pytest
 import responses
 from elfbuild import EM_AARCH64, make_elf
@@ -160,7 +161,7 @@ def test_the_scans_are_what_verify_uses(tmp_path: Path) -> None:
     value = scanned[key]
     assert isinstance(value, ElfInfo)
     forged = dict(scanned)
-    forged[key] = dataclasses.replace(value, machine=EM_AARCH64)
+    forged[key] = msgspec.structs.replace(value, machine=EM_AARCH64)
     report = verify_layer(layer, PY312, scanned=forged)
     assert [(f.check, f.path) for f in report.errors] == [("elf-machine", key.name)]
     assert verify_layer(layer, PY312, scanned=scanned).findings == ()
@@ -384,7 +385,7 @@ def test_failed_download_cancels_the_scans_and_leaves_nothing(
 ) -> None:
     plan = resolve(["requests"], PY312, index_url=INDEX_URL)
     last = plan.packages[-1]
-    bad = dataclasses.replace(last, file=dataclasses.replace(last.file, sha256="0" * 64))
+    bad = msgspec.structs.replace(last, file=dataclasses.replace(last.file, sha256="0" * 64))
     out, work = tmp_path / "l.zip", tmp_path / "work"
     with pytest.raises(IntegrityError, match=last.file.filename):
         build_layer(
