@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Optional, TypeVar, overload
 from urllib.parse import urljoin
 
@@ -50,8 +49,7 @@ def parse_timestamp(value: str) -> _dt.datetime:
     return stamp
 
 
-@dataclass(frozen=True)
-class DistFile:
+class DistFile(msgspec.Struct, frozen=True, dict=True):
     """One file of a project on the index."""
 
     project: NormalizedName
@@ -72,7 +70,9 @@ class DistFile:
     # functools.cached_property, which before Python 3.12 takes one lock shared by
     # every instance of the class: resolver threads reading different files'
     # tags queued on it (cProfile: seconds of waiting in cached_property.__get__).
-    # Two threads may both parse a name; they store equal values.
+    # Two threads may both parse a name; they store equal values.  (The struct has
+    # a __dict__, dict=True, for this cache alone: it is not a field, so it is in
+    # no comparison, hash or repr.)
     @property
     def _wheel_name(
         self,
@@ -177,8 +177,7 @@ def platform_filter(platforms: frozenset[str]) -> Keep:
     return keep
 
 
-@dataclass(frozen=True)
-class ProjectPage:
+class ProjectPage(msgspec.Struct, frozen=True):
     """Every file the index lists for one project."""
 
     name: NormalizedName

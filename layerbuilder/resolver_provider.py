@@ -24,10 +24,10 @@ import functools
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import msgspec.structs
 import resolvelib
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -108,7 +108,7 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
         filename cheaply, so only wheels for the target's platforms are parsed."""
         usable = self._usable_pages.get(page.name)
         if usable is None or usable[0] is not page:
-            wheels = replace(page, files=page.for_platforms(self._platforms))
+            wheels = msgspec.structs.replace(page, files=page.for_platforms(self._platforms))
             usable = (page, usable_wheels(wheels, self._target, self.exclude_newer))
             self._usable_pages[page.name] = usable
         return usable[1]

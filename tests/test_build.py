@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import subprocess
 import sys
@@ -80,7 +79,7 @@ def test_lock_round_trip_builds_the_same_bytes(fake_index: Any, tmp_path: Path) 
 
 def test_sha256_mismatch_leaves_no_zip_and_no_download(fake_index: Any, tmp_path: Path) -> None:
     plan = resolve(["six"], get_target("python3.12", "x86_64"), index_url=INDEX_URL)
-    bad = dataclasses.replace(plan.packages[0].file, sha256="0" * 64)
+    bad = msgspec.structs.replace(plan.packages[0].file, sha256="0" * 64)
     tampered = Plan(plan.target, (msgspec.structs.replace(plan.packages[0], file=bad),))
     out, work = tmp_path / "six.zip", tmp_path / "work"
     with pytest.raises(IntegrityError, match=r"six-1\.17\.0-py2\.py3-none-any\.whl"):
@@ -95,7 +94,7 @@ def test_declared_sizes_over_lambdas_limit_refuse_before_downloading(
 ) -> None:
     plan = resolve(["requests"], get_target("python3.12", "x86_64"), index_url=INDEX_URL)
     huge = tuple(
-        msgspec.structs.replace(p, file=dataclasses.replace(p.file, size=300_000_000))
+        msgspec.structs.replace(p, file=msgspec.structs.replace(p.file, size=300_000_000))
         if p.name == "urllib3"
         else p
         for p in plan.packages

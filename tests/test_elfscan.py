@@ -3,7 +3,6 @@ report it gives reading them from the layer zip, and only for the same bytes."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import random
@@ -385,7 +384,7 @@ def test_failed_download_cancels_the_scans_and_leaves_nothing(
 ) -> None:
     plan = resolve(["requests"], PY312, index_url=INDEX_URL)
     last = plan.packages[-1]
-    bad = msgspec.structs.replace(last, file=dataclasses.replace(last.file, sha256="0" * 64))
+    bad = msgspec.structs.replace(last, file=msgspec.structs.replace(last.file, sha256="0" * 64))
     out, work = tmp_path / "l.zip", tmp_path / "work"
     with pytest.raises(IntegrityError, match=last.file.filename):
         build_layer(

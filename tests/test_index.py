@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec.structs
 import pytest
 import requests
 import responses
@@ -581,7 +581,7 @@ def test_pep658_metadata_is_fetched_and_checked(fake: tuple[Any, FakeIndex]) -> 
 
 def test_pep658_metadata_with_the_wrong_hash_is_refused(fake: tuple[Any, FakeIndex]) -> None:
     _rsps, state = fake
-    wheel = dataclasses.replace(state.dist_file(REQUESTS_WHEEL), metadata_sha256="0" * 64)
+    wheel = msgspec.structs.replace(state.dist_file(REQUESTS_WHEEL), metadata_sha256="0" * 64)
     with pytest.raises(IntegrityError) as caught:
         IndexClient(INDEX_URL).get_metadata(wheel)
     assert "0" * 64 in str(caught.value)
@@ -625,7 +625,7 @@ def test_metadata_when_the_server_ignores_ranges(fake: tuple[Any, FakeIndex]) ->
     assert body == _member(_stored(state, CHARSET_WHEEL), ".dist-info/METADATA")
     assert rsps.calls[-1].response.status_code == 200
 
-    tampered = dataclasses.replace(wheel, sha256="f" * 64)
+    tampered = msgspec.structs.replace(wheel, sha256="f" * 64)
     with pytest.raises(IntegrityError, match="f" * 64):
         IndexClient(INDEX_URL).get_metadata(tampered)
 
@@ -636,7 +636,7 @@ def test_unsatisfiable_range_falls_back_to_a_checked_download(
     rsps, state = fake
     state.metadata = False
     wheel = state.dist_file(CHARSET_WHEEL)
-    wrong = dataclasses.replace(wheel, size=(wheel.size or 0) * 4)
+    wrong = msgspec.structs.replace(wheel, size=(wheel.size or 0) * 4)
     with pytest.raises(IntegrityError, match=f"index says {wrong.size}"):
         IndexClient(INDEX_URL).get_metadata(wrong)
     statuses = [c.response.status_code for c in rsps.calls]
@@ -726,7 +726,7 @@ def test_parsed_pages_make_files_on_first_use() -> None:
     page = parse_json_api(body, "https://index.test/pypi/markupsafe/json")
     assert isinstance(page.files, FileList)
     eager = tuple(page.files)  # every file, as a tuple equals it
-    assert page.files == eager and page == dataclasses.replace(page, files=eager)
+    assert page.files == eager and page == msgspec.structs.replace(page, files=eager)
     assert page.files[0] is eager[0] and page.files[-1] is eager[-1]
     assert page.files[1:3] == eager[1:3]
     fresh = parse_json_api(body, "https://index.test/pypi/markupsafe/json")
