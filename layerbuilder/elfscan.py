@@ -28,13 +28,16 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, NamedTuple, Optional, Union
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 from .elf import ElfError, ElfInfo, VersionNeed, is_elf, read_elf
 from .layerzip import PreparedWheel, _data_dirs, _Entry
 from .linker import base_image
 from .targets import Target
 from .zipmember import RawMember, open_member
+
+if TYPE_CHECKING:
+    from .verify_source import LayerSource, ZipMember
 
 __all__ = [
     "READERS",
@@ -101,7 +104,7 @@ class MemberKey(NamedTuple):
     compress_type: int
 
     @classmethod
-    def of(cls, info: zipfile.ZipInfo) -> MemberKey:
+    def of(cls, info: ZipMember) -> MemberKey:
         return cls(info.filename, info.CRC, info.compress_size, info.file_size, info.compress_type)
 
 
@@ -115,11 +118,11 @@ def glibc_version(name: str) -> tuple[int, ...] | None:
     return version_tuple(m["ver"]) if m and m["family"] == "GLIBC" else None
 
 
-def is_symlink(info: zipfile.ZipInfo) -> bool:
+def is_symlink(info: ZipMember) -> bool:
     return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
 
 
-def may_be_elf(info: zipfile.ZipInfo) -> bool:
+def may_be_elf(info: ZipMember) -> bool:
     """Whether *info* is worth opening to look for the ELF magic."""
     return not (info.file_size < 4 or info.filename.endswith(NOT_ELF) or is_symlink(info))
 
@@ -209,12 +212,17 @@ class SmallSteps:
 
 
 def read_member(
-    zf: zipfile.ZipFile, info: zipfile.ZipInfo, want: Callable[[VersionNeed], bool]
+    zf: zipfile.ZipFile | LayerSource, info: ZipMember, want: Callable[[VersionNeed], bool]
 ) -> tuple[ElfInfo | None, BaseException | None]:
-    """``(facts, None)`` for an ELF member, ``(None, None)`` for any other file,
-    ``(None, error)`` when it cannot be read (an :class:`ElfError` if it starts
-    like ELF but is malformed)."""
-    return _read(lambda: open_member(zf, info), info.file_size, want)
+    """``(facts, None)`` for an ELF member of *zf* (a ``ZipFile`` or a
+    :class:`~layerbuilder.verify_source.LayerSource`), ``(None, None)`` for any
+    other file, ``(None, error)`` when it cannot be read (an :class:`ElfError` if it
+    starts like ELF but is malformed)."""
+    if isinstance(zf, zipfile.ZipFile):
+        assert isinstance(info, zipfile.ZipInfo)
+        return _read(lambda: open_member(zf, info), info.file_size, want)
+    source = zf
+    return _read(lambda: source.open(info), info.file_size, want)
 
 
 def _read(

@@ -233,7 +233,7 @@ def _scan(wheel: Path, root: str) -> tuple[list[_Entry], list[str]]:
     dropped: list[str] = []
     with wheel.open("rb") as src:
         fd = src.fileno()
-        for member, raw, flags, version, method, crc, csize, size, attr, offset in records:
+        for member, raw, flags, version, method, crc, csize, size, attr, offset, _ in records:
             _check_member(wheel, member, flags, version, attr)
             mode = attr >> 16
             if member.endswith("/") or (size == 0 and (stat.S_ISDIR(mode) or attr & _DOS_DIR)):

@@ -15,11 +15,12 @@ Checks, each reporting every problem it finds (never just the first):
   libstdc++, and whether the dynamic loader finds each ``DT_NEEDED`` library in
   the layer (through RPATH/RUNPATH and ``/opt/lib``) or in the base image.
 
-The zip is read in place: members are never extracted to disk, and ELF members
-are read through :mod:`layerbuilder.elfscan` (or taken from its scans of the
-wheels the layer was made from).  The checks are in :mod:`layerbuilder.verify_layout`
-and :mod:`layerbuilder.verify_elf`, the findings and the report in
-:mod:`layerbuilder.verify_report`; this module runs them.
+The zip is read in place (:mod:`layerbuilder.verify_source`): members are never
+extracted to disk, and ELF members are read through :mod:`layerbuilder.elfscan`
+(or taken from its scans of the wheels the layer was made from).  The checks are
+in :mod:`layerbuilder.verify_layout` and :mod:`layerbuilder.verify_elf`, the
+findings and the report in :mod:`layerbuilder.verify_report`; this module runs
+them.
 See ``docs/verify.md`` for the JSON output.
 """
 
@@ -34,6 +35,7 @@ from .targets import Target
 from .verify_elf import ElfChecks
 from .verify_layout import BOMB_MIN_SIZE, BOMB_RATIO, SIZE_WARNING, LayoutChecks
 from .verify_report import CHECKS, Finding, LayerVerificationFailed, VerifyReport, order
+from .verify_source import ZipFileSource, open_layer
 
 __all__ = [
     "BOMB_MIN_SIZE",
@@ -69,12 +71,15 @@ def verify_layer(
     """
     name = str(zip_path)
     try:
-        zf = zipfile.ZipFile(zip_path)
+        source = open_layer(zip_path)
     except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
         finding = Finding("error", "zip", "", f"cannot open {name!r} as a zip file: {exc}")
         return VerifyReport(name, target, (finding,), 0, 0, 0, tuple(map(str, with_layers)))
-    with zf:
-        return verify_zipfile(zf, target, name=name, with_layers=with_layers, scanned=scanned)
+    try:
+        others = [str(p) for p in with_layers]
+        return _Verifier(source, target, name, others, scanned or {}).run()
+    finally:
+        source.close()
 
 
 def verify_zipfile(
@@ -88,14 +93,14 @@ def verify_zipfile(
     """Like :func:`verify_layer` for a zip that is already open for reading."""
     layer = name or str(zf.filename or "<zip>")
     others = [str(p) for p in with_layers]
-    return _Verifier(zf, target, layer, others, scanned or {}).run()
+    return _Verifier(ZipFileSource(zf), target, layer, others, scanned or {}).run()
 
 
 class _Verifier(LayoutChecks, ElfChecks):
     """Every check, in order."""
 
     def run(self) -> VerifyReport:
-        infos = self.zf.infolist()
+        infos = self.source.members()
         readable = self._safety(infos)
         files = [i for i in infos if not i.is_dir()]
         size = sum(i.file_size for i in files)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,6 +22,7 @@ from .elfscan import (
 from .linker import link, manylinux_libraries
 from .verify_layout import SITE
 from .verify_report import Checks, ElfFile, plural
+from .verify_source import ZipMember
 
 __all__ = ["ElfChecks"]
 
@@ -30,7 +30,7 @@ __all__ = ["ElfChecks"]
 class ElfChecks(Checks):
     """The checks of the ELF files: :meth:`_read_elfs` fills ``self.elfs``."""
 
-    def _read_elfs(self, files: list[zipfile.ZipInfo]) -> None:
+    def _read_elfs(self, files: list[ZipMember]) -> None:
         want = symbol_filter(self.target)
         todo = [info for info in files if may_be_elf(info)]
         unread = [info for info in todo if MemberKey.of(info) not in self.scanned]
@@ -39,7 +39,7 @@ class ElfChecks(Checks):
             # Inflating the members is most of the work, and zlib lets go of the GIL
             # while it inflates: read several at once; findings keep the zip's order.
             with ThreadPoolExecutor(max_workers=READERS) as pool:
-                fresh = iter(list(pool.map(lambda i: read_member(self.zf, i, want), unread)))
+                fresh = iter(list(pool.map(lambda i: read_member(self.source, i, want), unread)))
         for info in todo:
             parsed: ElfInfo | None
             exc: BaseException | None

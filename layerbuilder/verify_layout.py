@@ -16,6 +16,7 @@ from .elfscan import is_symlink
 from .limits import MAX_LAYERS, MAX_UNZIPPED
 from .linker import OPT, extension_tag
 from .verify_report import Checks, plural
+from .verify_source import ZipMember, open_layer
 
 __all__ = ["BOMB_MIN_SIZE", "BOMB_RATIO", "SITE", "SIZE_WARNING", "LayoutChecks"]
 
@@ -42,7 +43,7 @@ class LayoutChecks(Checks):
 
     # -- safety -------------------------------------------------------------------
 
-    def _safety(self, infos: list[zipfile.ZipInfo]) -> set[str]:
+    def _safety(self, infos: list[ZipMember]) -> set[str]:
         """Report unsafe members; return the names that are safe to read."""
         safe: set[str] = set()
         seen: set[str] = set()
@@ -84,9 +85,9 @@ class LayoutChecks(Checks):
         self._overlaps(infos, safe)
         return safe
 
-    def _symlink(self, info: zipfile.ZipInfo) -> None:
+    def _symlink(self, info: ZipMember) -> None:
         try:
-            target = self.zf.read(info)[:4096].decode("utf-8", "replace")
+            target = self.source.read(info)[:4096].decode("utf-8", "replace")
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
             target = f"<unreadable: {exc}>"
         resolved = posixpath.normpath(
@@ -108,7 +109,7 @@ class LayoutChecks(Checks):
                 "zipfile write it as a small text file: store the file itself",
             )
 
-    def _overlaps(self, infos: list[zipfile.ZipInfo], safe: set[str]) -> None:
+    def _overlaps(self, infos: list[ZipMember], safe: set[str]) -> None:
         """Entries sharing compressed bytes: the overlapping-file zip bomb."""
         ordered = sorted(infos, key=lambda i: i.header_offset)
         for prev, info in zip(ordered, ordered[1:]):
@@ -131,7 +132,7 @@ class LayoutChecks(Checks):
 
     # -- layout and size ----------------------------------------------------------
 
-    def _layout(self, infos: list[zipfile.ZipInfo]) -> None:
+    def _layout(self, infos: list[ZipMember]) -> None:
         want = self.target.python_version_str
         wrong: dict[tuple[str, str], int] = defaultdict(int)  # (prefix, version) -> entries
         outside_site: dict[str, int] = defaultdict(int)
@@ -210,14 +211,17 @@ class LayoutChecks(Checks):
                 "left for the function's own code",
             )
 
-    def _other_layers(self, files: list[zipfile.ZipInfo], size: int) -> int:
+    def _other_layers(self, files: list[ZipMember], size: int) -> int:
         owner: dict[str, str] = {i.filename: self.layer for i in files}
         shared: dict[tuple[str, str, str], int] = defaultdict(int)
         total = size
         for other in self.others:
             try:
-                with zipfile.ZipFile(other) as zf:
-                    other_files = [i for i in zf.infolist() if not i.is_dir()]
+                source = open_layer(other)
+                try:
+                    other_files = [i for i in source.members() if not i.is_dir()]
+                finally:
+                    source.close()
             except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
                 self.error("zip", "", f"cannot open the other layer {other!r}: {exc}")
                 continue
@@ -242,7 +246,7 @@ class LayoutChecks(Checks):
 
     # -- extension modules --------------------------------------------------------
 
-    def _extension_suffixes(self, files: list[zipfile.ZipInfo]) -> None:
+    def _extension_suffixes(self, files: list[ZipMember]) -> None:
         suffixes = self.target.extension_suffixes()
         want = self.target.python_version_str
         for info in files:
@@ -289,7 +293,7 @@ class LayoutChecks(Checks):
 
     # -- wheels the layer was made from -------------------------------------------
 
-    def _manylinux_files(self, files: list[zipfile.ZipInfo]) -> set[str]:
+    def _manylinux_files(self, files: list[ZipMember]) -> set[str]:
         """The files that the RECORD of a manylinux/musllinux wheel lists."""
         out: set[str] = set()
         for info in files:
@@ -297,17 +301,17 @@ class LayoutChecks(Checks):
             if m is None or info.file_size > _MAX_METADATA:
                 continue
             try:
-                record = self.zf.getinfo(info.filename[: -len("WHEEL")] + "RECORD")
+                record = self.source.getinfo(info.filename[: -len("WHEEL")] + "RECORD")
             except KeyError:
                 continue
             if record.file_size > _MAX_METADATA:
                 continue
             try:
-                wheel = self.zf.read(info).decode("utf-8", "replace")
+                wheel = self.source.read(info).decode("utf-8", "replace")
                 tags = [line[4:].strip() for line in wheel.splitlines() if line.startswith("Tag:")]
                 if not any("manylinux" in t or "musllinux" in t for t in tags):
                     continue
-                text = self.zf.read(record).decode("utf-8", "replace")
+                text = self.source.read(record).decode("utf-8", "replace")
             except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError):
                 continue  # reported by the ELF pass if it matters
             for row in csv.reader(io.StringIO(text)):

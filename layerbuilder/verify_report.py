@@ -3,9 +3,8 @@ checks (:mod:`layerbuilder.verify_layout`, :mod:`layerbuilder.verify_elf`) share
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -14,6 +13,9 @@ from .elfscan import MemberKey, Scanned
 from .errors import VerificationFailed
 from .linker import Linkage, base_image
 from .targets import Target
+
+if TYPE_CHECKING:
+    from .verify_source import LayerSource
 
 __all__ = [
     "CHECKS",
@@ -172,13 +174,13 @@ class Checks:
 
     def __init__(
         self,
-        zf: zipfile.ZipFile,
+        source: LayerSource,
         target: Target,
         layer: str,
         others: list[str],
         scanned: Mapping[MemberKey, Scanned],
     ) -> None:
-        self.zf = zf
+        self.source = source
         self.scanned = scanned
         self.target = target
         self.layer = layer

@@ -1,15 +1,15 @@
 """Read a zip member's bytes straight from the file, for the ELF reader.
 
-:func:`open_member` reads a stored or deflated member from its local header
-on: stored bytes with ``os.pread`` (so seeking costs nothing), deflated ones
-through a raw ``decompressobj`` fed large chunks, with forward seeks
-discarding output in large steps (:meth:`RawMember.skip`).  It checks no
-CRC-32 (a wheel's sha256 is checked on download and a layer is written from
-those bytes), only that the stream neither inflates past the member's size
-nor runs out of compressed bytes before it ends.  ``pread``
-leaves the file position alone, so threads read members of one ``ZipFile`` at
-once.  Anything else (no ``pread``, a zip not open on a file, encryption,
-another method) is left to ``ZipFile.open``.
+:func:`open_member` (or :func:`open_at`, given the file's descriptor) reads a
+stored or deflated member from its local header on: stored bytes with
+``os.pread`` (so seeking costs nothing), deflated ones through a raw
+``decompressobj`` fed large chunks, with forward seeks discarding output in
+large steps (:meth:`RawMember.skip`).  It checks no CRC-32 (a wheel's sha256 is
+checked on download and a layer is written from those bytes), only that the
+stream neither inflates past the member's size nor runs out of compressed bytes
+before it ends.  ``pread`` leaves the file position alone, so threads read
+members of one file at once.  Anything else (no ``pread``, a zip not open on a
+file, encryption, another method) is left to ``ZipFile.open``.
 
 Inflating is done by ISA-L (``isal.isal_zlib``) when it is installed, about
 twice as fast as zlib; else by ``zlib`` (:func:`_inflater`).  A broken local
@@ -33,7 +33,7 @@ try:
 except ImportError:  # not installed where it has no wheel: zlib inflates
     _ISAL = None
 
-__all__ = ["MemberInfo", "RawMember", "open_member"]
+__all__ = ["LocalInfo", "MemberInfo", "RawMember", "open_at", "open_member", "raw_readable"]
 
 _LOCAL = struct.Struct("<4s22xHH")  # signature ... name and extra lengths: 30 bytes
 _CHUNK = 256 * 1024  # compressed bytes read and fed to the inflater at once
@@ -57,6 +57,17 @@ class MemberInfo(Protocol):
     def file_size(self) -> int: ...
     @property
     def compress_type(self) -> int: ...
+
+
+class LocalInfo(MemberInfo, Protocol):
+    """What :func:`open_at` reads of a member's entry to find its local header."""
+
+    @property
+    def orig_filename(self) -> str: ...
+    @property
+    def flag_bits(self) -> int: ...
+    @property
+    def header_offset(self) -> int: ...
 
 
 class RawMember:
@@ -159,18 +170,28 @@ class RawMember:
 def open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> RawMember | IO[bytes]:
     """*info*'s bytes: a :class:`RawMember` where it can be one, else ``zf.open(info)``."""
     fp: Any = zf.fp
-    if (
-        not hasattr(os, "pread")
-        or zf.mode != "r"
-        or fp is None
-        or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-        or info.flag_bits & _UNSUPPORTED
-    ):
+    if not hasattr(os, "pread") or zf.mode != "r" or fp is None or not raw_readable(info):
         return zf.open(info)
     try:
         fd = fp.fileno()
     except (AttributeError, OSError, ValueError):  # e.g. a zip in memory
         return zf.open(info)
+    # names are decoded as zipfile decodes them, to compare them as zipfile does
+    encoding = getattr(zf, "metadata_encoding", None) or "cp437"  # the attribute: 3.11+
+    return open_at(fd, info, encoding)
+
+
+def raw_readable(info: LocalInfo) -> bool:
+    """Whether :func:`open_at` reads *info*: stored or deflated, not encrypted."""
+    return info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and not (
+        info.flag_bits & _UNSUPPORTED
+    )
+
+
+def open_at(fd: int, info: LocalInfo, encoding: str = "cp437") -> RawMember:
+    """The member *info* of the zip open as *fd*, from its local header on, which must
+    name it as its central directory record does (names without the UTF-8 flag are
+    decoded as *encoding*).  Needs ``os.pread`` and :func:`raw_readable` members."""
     header = os.pread(fd, _LOCAL.size, info.header_offset)
     if len(header) < _LOCAL.size or header[:4] != b"PK\x03\x04":
         raise zipfile.BadZipFile(
@@ -178,8 +199,6 @@ def open_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> RawMember | IO[by
         )
     name_len, extra_len = _LOCAL.unpack(header)[1:]
     raw_name = os.pread(fd, name_len, info.header_offset + _LOCAL.size)
-    # decoded as zipfile decodes it, to compare it as zipfile does
-    encoding = getattr(zf, "metadata_encoding", None) or "cp437"  # the attribute: 3.11+
     name = raw_name.decode("utf-8" if info.flag_bits & 0x800 else encoding, "replace")
     if name != info.orig_filename:
         raise zipfile.BadZipFile(f"member {info.filename!r} is named {name!r} in its local header")

@@ -55,8 +55,9 @@ ZIP64_LIMIT = 0xFFFFFFFF
 
 # what only reading needs
 
-# CENTRAL, skipping what is not read: made-by, time, date, disk, internal attributes
-_CENTRAL_READ = struct.Struct("<4s2xBxHH4x3L3H4x2L")
+# CENTRAL, skipping what is not read: made-by's version, time, date, disk, internal
+# attributes
+_CENTRAL_READ = struct.Struct("<4sxBBxHH4x3L3H4x2L")
 _U64 = struct.Struct("<Q")
 _END_SIG = b"PK\x05\x06"
 _END64_SIG = b"PK\x06\x06"
@@ -69,9 +70,11 @@ _ZIP64_EXTRA = 0x0001
 
 # One central directory record, as much of it as is used: the name (decoded as
 # zipfile, and so pip, decodes it), its bytes, flags, version needed to extract,
-# method, CRC, compressed size, size, external attributes, local header offset.
-# A plain tuple: a named one costs more to make than the rest of the parsing.
-CentralRecord = tuple[str, bytes, int, int, int, int, int, int, int, int]
+# method, CRC, compressed size, size, external attributes, local header offset, and
+# the system that made it (made-by's high byte: 3 is Unix, whose external attributes
+# hold a file mode).  A plain tuple: a named one costs more to make than the rest of
+# the parsing.
+CentralRecord = tuple[str, bytes, int, int, int, int, int, int, int, int, int]
 
 
 class _BadZip(Exception):
@@ -159,7 +162,9 @@ def _parse_central(central: bytes, start: int, concat: int, wheel: str) -> list[
         if end - pos < CENTRAL.size:
             raise _BadZip(f"{_nth(records, start + pos)} is cut short at {end - pos} bytes")
         # n, x, c: the lengths of the name, the extra field and the comment
-        sig, version, flags, method, crc, csize, size, n, x, c, attr, offset = unpack(central, pos)
+        sig, system, version, flags, method, crc, csize, size, n, x, c, attr, offset = unpack(
+            central, pos
+        )
         if sig != CENTRAL_SIG:
             raise _BadZip(f"{_nth(records, start + pos)} starts with {sig!r}, not {CENTRAL_SIG!r}")
         name_end = pos + CENTRAL.size + n
@@ -177,7 +182,9 @@ def _parse_central(central: bytes, start: int, concat: int, wheel: str) -> list[
             except _BadZip as exc:
                 raise _BadZip(f"{_nth(records, start + pos)} ({raw!r}) {exc}") from None
         name = raw.decode("ascii") if raw.isascii() else _decode_name(raw, flags, wheel)
-        records.append((name, raw, flags, version, method, crc, csize, size, attr, offset + concat))
+        records.append(
+            (name, raw, flags, version, method, crc, csize, size, attr, offset + concat, system)
+        )
         pos = name_end + x + c
     return records
 

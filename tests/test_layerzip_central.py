@@ -160,6 +160,7 @@ def _as_zipfile_reads(path: Path) -> list[tuple[object, ...]]:
                 i.file_size,
                 i.external_attr,
                 i.header_offset,
+                i.create_system,
             )
             for i in zf.infolist()
         ]

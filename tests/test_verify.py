@@ -11,6 +11,7 @@ import sys
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from elfbuild import EM_386, EM_AARCH64, compile_so, make_elf
@@ -22,9 +23,9 @@ from layerbuilder.verify import (
     CHECKS,
     Finding,
     VerifyReport,
-    verify_layer,
     verify_zipfile,
 )
+from layerbuilder.verify import verify_layer as _verify_layer
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_FILES = ROOT / "fixtures" / "files"
@@ -34,6 +35,23 @@ PY312 = Target("python3.12", "x86_64")
 SITE311 = "python/lib/python3.11/site-packages"
 SITE312 = "python/lib/python3.12/site-packages"
 EXT312 = "cpython-312-x86_64-linux-gnu.so"
+
+
+def verify_layer(path: str | Path, target: Target, **kw: Any) -> VerifyReport:
+    """:func:`layerbuilder.verify.verify_layer`, which reads the zip in place
+    (zipread and RawMember), checked against :func:`verify_zipfile` on the same zip
+    (zipfile's ZipInfo and reads): every test here gives both the same report."""
+    report = _verify_layer(path, target, **kw)
+    try:
+        zf = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError):
+        assert [f.check for f in report.findings] == ["zip"]  # both cannot open it
+        return report
+    with zf:
+        again = verify_zipfile(zf, target, name=str(path), **kw)
+    assert again.to_json() == report.to_json()
+    return report
+
 
 PLAIN = "int answer(void) { return 42; }\n"
 FCNTL = "#include <fcntl.h>\nint f(int fd) { return fcntl(fd, F_GETFD); }\n"

@@ -18,11 +18,11 @@ from elfbuild import compile_so, make_elf
 from test_elfscan import BROKEN, GOOD, PY312, SITE, bad_wheel, good_wheel, same_report
 from wheelfactory import patch_flags
 
-from layerbuilder import elfscan, zipmember
+from layerbuilder import elfscan, verify_source, zipmember
 from layerbuilder.elf import ElfInfo
 from layerbuilder.elfscan import SmallSteps, read_member, symbol_filter
 from layerbuilder.layerzip import write_layer
-from layerbuilder.verify import verify_layer
+from layerbuilder.verify import verify_layer, verify_zipfile
 from layerbuilder.zipmember import RawMember, open_member
 
 HEAD = SmallSteps.HEAD
@@ -287,20 +287,27 @@ def _layers(tmp_path: Path) -> list[Path]:
 def test_verify_reports_the_same_with_isal_zlib_and_zipfile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """verify_layer reads members as RawMembers (ISA-L or zlib inflating them); the
+    reference reads every member through zipfile's own ZipExtFile."""
     layers = _layers(tmp_path)
+    monkeypatch.setattr(
+        verify_source.ZipFileSource, "open", lambda self, member: self.zf.open(member)
+    )
+    reference = []
+    for layer in layers:
+        with zipfile.ZipFile(layer) as zf:
+            reference.append(verify_zipfile(zf, PY312, name=str(layer)))
+    assert any(f.check == "glibc" for f in reference[0].findings)
+    assert any(f.check == "elf" for f in reference[1].findings)
     opened: list[type] = []
-    real_open = elfscan.open_member
+    real_open = verify_source.open_at
 
-    def spy(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Any:
-        f = real_open(zf, info)
+    def spy(fd: int, info: Any, encoding: str = "cp437") -> Any:
+        f = real_open(fd, info, encoding)
         opened.append(type(f))
         return f
 
-    monkeypatch.setattr(elfscan, "open_member", lambda zf, info: zf.open(info))
-    reference = [verify_layer(layer, PY312) for layer in layers]
-    assert any(f.check == "glibc" for f in reference[0].findings)
-    assert any(f.check == "elf" for f in reference[1].findings)
-    monkeypatch.setattr(elfscan, "open_member", spy)
+    monkeypatch.setattr(verify_source, "open_at", spy)
     for param in INFLATERS:
         monkeypatch.setattr(zipmember, "_inflater", lambda m=param.values[0]: m)
         for layer, expected in zip(layers, reference):
