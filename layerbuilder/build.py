@@ -341,6 +341,9 @@ def build_layer(
             _status(f"writing {out.name} ({len(paths)} wheel(s))", progress)
             report = write_layer(paths, target, out, prepared=prepared)
             timings["zip"] = time.perf_counter() - started
+            # the wheels' member records are done with: free them for verify's
+            prepared.clear()
+            del top
             try:
                 if report.unzipped_size > MAX_UNZIPPED:
                     raise _too_large(report, plan, paths)
