@@ -96,8 +96,6 @@ class _Entry(NamedTuple):  # a tuple: tens of thousands are made per layer
     name: str  # final path inside the layer zip
     wheel: Path  # the wheel it comes from
     member: str  # name inside the wheel
-    raw: bytes  # the same, as the wheel's central directory spells it
-    header_offset: int
     compress_type: int
     crc: int
     compress_size: int
@@ -249,9 +247,7 @@ def _scan(wheel: Path, root: str) -> tuple[list[_Entry], list[str]]:
             start = _data_start(fd, wheel, member, raw, offset)
             exe = bool(mode & 0o111)
             final = f"{root}/{name}"
-            entries.append(
-                _Entry(final, wheel, member, raw, offset, method, crc, csize, size, exe, start)
-            )
+            entries.append(_Entry(final, wheel, member, method, crc, csize, size, exe, start))
     return entries, dropped
 
 
@@ -502,7 +498,7 @@ def _entry_headers(entry: _Entry, offset: int, zip64_limit: int) -> tuple[bytes,
     """*entry*'s local header (to be written at *offset*) and central directory record."""
     name = entry.name.encode("utf-8")
     flags = 0 if len(name) == len(entry.name) else UTF8_FLAG  # the same length: ASCII
-    method, crc, csize, size, executable = entry[5:10]
+    method, crc, csize, size, executable = entry[3:8]
     sizes64 = size >= zip64_limit or csize >= zip64_limit
     offset64 = offset >= zip64_limit
     needed = _NEEDED_FOR_METHOD.get(method, 20)
