@@ -18,6 +18,7 @@ has open.  Either way the checks see members with the attributes of
 from __future__ import annotations
 
 import os
+import threading
 import zipfile
 import zlib
 from pathlib import Path
@@ -138,6 +139,7 @@ class _FileSource:
         self._by_name: dict[str, ZipMember] | None = None
         self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         self._zf: zipfile.ZipFile | None = None
+        self._zf_lock = threading.Lock()  # verify reads ELF members from a pool
 
     def members(self) -> list[ZipMember]:
         return self._members
@@ -161,11 +163,13 @@ class _FileSource:
 
     def _zipfile_open(self, member: ZipMember) -> IO[bytes]:
         """*member* read by zipfile, which takes it from its own central directory."""
-        if self._zf is None:
-            self._zf = zipfile.ZipFile(self._path)
-        for info in self._zf.infolist():
+        with self._zf_lock:
+            if self._zf is None:
+                self._zf = zipfile.ZipFile(self._path)
+            zf = self._zf
+        for info in zf.infolist():
             if info.header_offset == member.header_offset:
-                return self._zf.open(info)
+                return zf.open(info)  # ZipFile reads from several threads at once
         raise zipfile.BadZipFile(f"member {member.filename!r} not found by zipfile")
 
     def close(self) -> None:
