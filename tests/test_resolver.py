@@ -577,3 +577,23 @@ def test_on_pin_reports_each_pinned_wheel_before_the_end() -> None:
     # backtracking pinned b 2.0 (or d 2.0) first: the calls are not taken back
     assert set(pinned) - set(chosen)
     assert pinned[0] == "a-1.0-py3-none-any.whl"
+
+
+def test_a_resolution_keeps_nothing_alive_once_it_returns(client: IndexClient) -> None:
+    """Its documents, metadata and look-ahead callbacks go as soon as resolve()
+    returns (refcounting), not at some later full garbage collection: in a warm
+    Lambda one resolution after another would otherwise pile them up."""
+    import gc
+
+    from layerbuilder.resolver_fetch import Fetcher
+    from layerbuilder.resolver_provider import Provider
+
+    gc.collect()
+    gc.disable()
+    try:
+        plan = resolve(["requests"], PY312, client=client)
+        left = [type(o).__name__ for o in gc.get_objects() if isinstance(o, (Fetcher, Provider))]
+    finally:
+        gc.enable()
+    assert pins(plan)["requests"] == "2.34.2"
+    assert left == []
