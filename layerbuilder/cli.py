@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .errors import BadRequest, LayerBuilderError, VerificationFailed, exit_code_for
-from .memory import limit_malloc_arenas
+from .memory import limit_malloc_arenas, no_cyclic_gc
 from .targets import ARCHES, RUNTIMES, get_target
 
 __all__ = ["EXIT_CODES", "main"]
@@ -467,6 +467,7 @@ def run() -> None:
     pandas requests pydantic, measured.  Output is flushed and logging shut down
     first.  (mypy's entry point does the same.)
     """
+    no_cyclic_gc()  # one command, then exit: see layerbuilder.memory
     code = main()
     try:
         sys.stdout.flush()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,3 +26,32 @@ def test_arenas_are_limited_in_a_fresh_process_unless_the_user_chose() -> None:
 def test_elsewhere_it_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "darwin")
     assert limit_malloc_arenas() is False
+
+
+def test_the_command_runs_without_the_cyclic_collector() -> None:
+    code = (
+        "import gc, layerbuilder.cli as cli\n"
+        "cli.main = lambda: print('collector on' if gc.isenabled() else 'collector off') or 0\n"
+        "cli.run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.returncode, done.stdout.strip()) == (0, "collector off"), done.stderr
+
+
+def test_a_build_leaves_almost_nothing_for_the_collector(fake_index: Any, tmp_path: Path) -> None:
+    """What makes turning the collector off safe: a build's objects are freed by
+    reference counting.  It leaves 5 objects in cycles; before resolve() let go of
+    its look-ahead futures it left 1,126 (the whole resolution's pages)."""
+    from fakeindex import INDEX_URL
+
+    from layerbuilder.build import build_layer
+
+    gc.collect()
+    gc.disable()
+    try:
+        result = build_layer(["requests"], output=tmp_path / "l.zip", index_url=INDEX_URL)
+        left = gc.collect()
+    finally:
+        gc.enable()
+    assert [p.name for p in result.wheels][:1] == ["requests"]
+    assert left < 100, f"{left} objects in reference cycles after a build"
