@@ -24,6 +24,7 @@ import stat
 import threading
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -307,18 +308,20 @@ def _prepared_candidates(ready: PreparedWheel) -> tuple[_Todo, frozenset[MemberK
     """:func:`_candidates` of a wheel already read by ``prepare_wheel``, whose
     entries are the layer's: directories, symlinks and other ``.data`` schemes are
     not among them, and the names are the layer paths."""
-    todo: _Todo = []
-    seen: set[MemberKey] = set()
-    twice: set[MemberKey] = set()
-    for e in ready.entries:
-        if e.file_size < 4 or e.member.endswith(NOT_ELF) or e.compress_type not in (0, 8):
-            continue
-        key = MemberKey(e.name, e.crc, e.compress_size, e.file_size, e.compress_type)
-        if key in seen:
-            twice.add(key)
-        seen.add(key)
-        todo.append((key, e))
-    return [(k, i) for k, i in todo if k not in twice], frozenset(twice)
+    todo: _Todo = [
+        (MemberKey(e.name, e.crc, e.compress_size, e.file_size, e.compress_type), e)
+        for e in ready.entries
+        if not (e.file_size < 4 or e.member.endswith(NOT_ELF) or e.compress_type not in (0, 8))
+    ]
+    return _once(todo)
+
+
+def _once(todo: _Todo) -> tuple[_Todo, frozenset[MemberKey]]:
+    """*todo* without the keys it holds more than once, and those keys (a layer
+    member with such a key could be a copy of either, so neither is trusted)."""
+    counts = Counter(key for key, _ in todo)
+    twice = frozenset(key for key, n in counts.items() if n > 1)
+    return [(k, i) for k, i in todo if k not in twice], twice
 
 
 def _candidates(
@@ -335,8 +338,6 @@ def _candidates(
     data_dirs = _data_dirs(filename, [i.orig_filename for i in infos])
     root = target.site_packages.rstrip("/")
     todo: _Todo = []
-    seen: set[MemberKey] = set()
-    twice: set[MemberKey] = set()
     for info in infos:
         name = info.orig_filename
         if info.file_size < 4 or name.endswith((*NOT_ELF, "/")) or is_symlink(info):
@@ -349,11 +350,8 @@ def _candidates(
         key = MemberKey(
             f"{root}/{name}", info.CRC, info.compress_size, info.file_size, info.compress_type
         )
-        if key in seen:
-            twice.add(key)
-        seen.add(key)
         todo.append((key, info))
-    return [(k, i) for k, i in todo if k not in twice], frozenset(twice)
+    return _once(todo)
 
 
 def _read_members(

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
-import re
 import stat
 import struct
 import tempfile
@@ -37,6 +36,7 @@ from .targets import Target
 from .zipread import (
     CENTRAL,
     CENTRAL_SIG,
+    DRIVE,
     END,
     END64,
     END64_LOCATOR,
@@ -67,8 +67,6 @@ _MODE_EXEC = 0o100755
 _MODE_FILE = 0o100644
 # version needed to extract, by method (APPNOTE 4.4.3.2); at least 2.0 throughout
 _NEEDED_FOR_METHOD = {12: 46, 14: 63}
-
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 if hasattr(os, "pread"):
     _pread = os.pread
@@ -278,7 +276,7 @@ def _check_member(wheel: Path, name: str, flags: int, version: int, attr: int) -
         problem = "has a NUL character in its name"
     elif "\\" in name:
         problem = "has a backslash in its name"
-    elif name.startswith("/") or _DRIVE.match(name):
+    elif name.startswith("/") or DRIVE.match(name):
         problem = "is an absolute path"
     elif ".." in segments:
         problem = "has a '..' segment (it would be written outside the layer)"

@@ -135,7 +135,7 @@ def tag_filter(tags: frozenset[Tag]) -> Keep:
     """A :data:`Keep` for the wheels with at least one tag in *tags*: the last three
     fields of the name, parsed by :func:`packaging.tags.parse_tag` once per
     distinct tag string (a page repeats a few over thousands of files)."""
-    # what follows the third "-" from the end (or the whole name) -> kept
+    # a wheel name's last three fields, with ".whl" -> kept
     seen: dict[str, bool] = {}
 
     def judge(tail: str) -> bool:

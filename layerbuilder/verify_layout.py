@@ -17,6 +17,7 @@ from .limits import MAX_LAYERS, MAX_UNZIPPED
 from .linker import OPT, extension_tag
 from .verify_report import Checks, plural
 from .verify_source import ZipMember, open_layer
+from .zipread import DRIVE
 
 __all__ = ["BOMB_MIN_SIZE", "BOMB_RATIO", "SITE", "SIZE_WARNING", "LayoutChecks"]
 
@@ -35,7 +36,6 @@ _WHEEL_FILE = re.compile(
     r"^(?P<root>python/(?:lib/python\d+\.\d+/site-packages/)?)[^/]+\.dist-info/WHEEL$"
 )
 _MAX_METADATA = 64 * 1024 * 1024
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 class LayoutChecks(Checks):
@@ -325,7 +325,7 @@ def _unsafe_name(name: str) -> str | None:
         return "NUL byte"
     if "\\" in name:
         return "backslash"
-    if name.startswith("/") or _DRIVE.match(name):
+    if name.startswith("/") or DRIVE.match(name):
         return "absolute path"
     if ".." in name.split("/"):
         return "'..' component"

@@ -25,22 +25,16 @@ from pathlib import Path
 from typing import IO, Protocol, Union
 
 from .errors import UnsafeWheel
-from .zipmember import RawMember, open_at, open_member, raw_readable
+from .zipmember import LocalInfo, RawMember, open_at, open_member, raw_readable
 from .zipread import CentralRecord, read_central_directory
 
 __all__ = ["LayerSource", "Member", "ZipFileSource", "ZipMember", "open_layer"]
 
 
-class ZipMember(Protocol):
-    """The attributes of a ``ZipInfo`` that verify reads."""
+class ZipMember(LocalInfo, Protocol):
+    """The attributes of a ``ZipInfo`` that verify reads: those
+    :func:`~layerbuilder.zipmember.open_at` reads, and these."""
 
-    filename: str
-    orig_filename: str
-    file_size: int
-    compress_size: int
-    compress_type: int
-    header_offset: int
-    flag_bits: int
     create_system: int
     external_attr: int
     CRC: int

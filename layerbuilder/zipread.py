@@ -22,6 +22,7 @@ this module or by layerzip).
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +32,7 @@ from .errors import UnsafeWheel
 __all__ = [
     "CENTRAL",
     "CENTRAL_SIG",
+    "DRIVE",
     "END",
     "END64",
     "END64_LOCATOR",
@@ -51,6 +53,7 @@ END64_LOCATOR = struct.Struct("<4sLQL")  # 20 bytes
 EXTRA_HEADER = struct.Struct("<HH")
 CENTRAL_SIG = b"PK\x01\x02"
 UTF8_FLAG = 0x800
+DRIVE = re.compile(r"^[A-Za-z]:")  # a member name that starts with a drive: absolute
 ZIP64_LIMIT = 0xFFFFFFFF
 
 # what only reading needs
