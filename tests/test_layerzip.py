@@ -106,6 +106,20 @@ def test_reroots_and_maps_data_dirs(demo: Path, tmp_path: Path) -> None:
     assert report.entries == len(EXPECTED_NAMES)
 
 
+def test_prepared_entries_hold_no_second_copy_of_their_names(demo: Path) -> None:
+    entries = layerzip.prepare_wheel(demo, T312).entries
+    assert sorted(e.name for e in entries) == EXPECTED_NAMES
+    moved = {e.member: e.path for e in entries if e.path != e.member}
+    assert moved == {
+        "demo-1.0.data/purelib/demo_pure.py": "demo_pure.py",
+        "demo-1.0.data/platlib/demo_plat/_x.so": "demo_plat/_x.so",
+    }
+    # the others share the member's string, and every entry the root's
+    assert all(e.path is e.member for e in entries if e.member not in moved)
+    assert {id(e.root) for e in entries} == {id(entries[0].root)}
+    assert entries[0].root == SP
+
+
 def test_member_bytes_equal_originals(demo: Path, tmp_path: Path) -> None:
     out = tmp_path / "layer.zip"
     write_layer([demo], T312, out)
