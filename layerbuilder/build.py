@@ -320,6 +320,7 @@ def build_layer(
                         on_guess=downloads.start_early,
                     )
                     timings["resolve"] = time.perf_counter() - started
+                    client.forget_pages()  # the plan holds the files it needs
                 log.info("resolved %d package(s) for %s", len(plan.packages), target)
                 if not plan.packages:
                     raise LockMismatch("nothing to build: the plan holds no packages")

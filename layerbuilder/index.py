@@ -303,6 +303,15 @@ class IndexClient:
         if self._owns_session:
             self.session.close()
 
+    def forget_pages(self) -> None:
+        """Let go of the parsed pages this client keeps, so that asking again fetches
+        (through the disk cache) and parses again.  A build calls this once its
+        resolution is done: the pages and the files made from them held 1.1 MB of a
+        250 MB layer's build through the download, the zip and verify."""
+        with self._lock:
+            self._pages.clear()
+            self._locks.clear()
+
     def __enter__(self) -> IndexClient:
         return self
 

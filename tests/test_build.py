@@ -15,6 +15,7 @@ from fakeindex import INDEX_URL
 
 from layerbuilder.build import build_layer, license_from_metadata
 from layerbuilder.errors import IntegrityError, LayerTooLarge, LockMismatch
+from layerbuilder.index import IndexClient
 from layerbuilder.lock import read_lock, write_lock
 from layerbuilder.plan import Plan
 from layerbuilder.resolver import resolve
@@ -55,6 +56,15 @@ def test_requests_layer_has_the_closure_under_site_packages(
         assert p.file.sha256 == _sha256(_fixture_file(p.file.url))
     assert result.license_info == "Apache-2.0"
     assert result.to_json()["packages"][0]["sha256"] == result.wheels[0].file.sha256
+
+
+def test_a_build_lets_go_of_the_pages_it_resolved_from(fake_index: Any, tmp_path: Path) -> None:
+    client = IndexClient(INDEX_URL)
+    result = build_layer(["requests"], output=tmp_path / "a.zip", client=client)
+    url = client.project_url("requests")
+    assert [c.request.url for c in fake_index.calls].count(url) == 1
+    client.get_project("requests", tags=frozenset(result.target.tag_priority))  # as resolved
+    assert [c.request.url for c in fake_index.calls].count(url) == 2  # not kept: asked again
 
 
 def test_building_twice_gives_byte_identical_zips(fake_index: Any, tmp_path: Path) -> None:

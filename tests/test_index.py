@@ -378,6 +378,15 @@ def test_pages_are_fetched_once_per_client(fake_index: responses.RequestsMock) -
     assert len(fake_index.calls) == 1
 
 
+def test_forgotten_pages_are_fetched_again(fake_index: responses.RequestsMock) -> None:
+    client = IndexClient(INDEX_URL)
+    first = client.get_project("MarkupSafe")
+    client.forget_pages()
+    again = client.get_project("markupsafe")
+    assert again is not first and again == first
+    assert [c.request.url for c in fake_index.calls] == [client.project_url("markupsafe")] * 2
+
+
 def _key(page: Any) -> set[tuple[Any, ...]]:
     return {
         (
