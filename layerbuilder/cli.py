@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .errors import BadRequest, LayerBuilderError, VerificationFailed, exit_code_for
-from .memory import limit_malloc_arenas, no_cyclic_gc
+from .memory import fix_malloc_thresholds, limit_malloc_arenas, no_cyclic_gc
 from .targets import ARCHES, RUNTIMES, get_target
 
 __all__ = ["EXIT_CODES", "main"]
@@ -435,6 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help/--version (0) or usage errors (2)
         return int(exc.code or 0)
     limit_malloc_arenas()
+    fix_malloc_thresholds()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="[%(levelname)s] %(message)s",

@@ -36,7 +36,7 @@ from packaging.version import InvalidVersion, Version
 
 from .awslog import configure_logging, stage
 from .errors import BadRequest, InvalidRequirement, LayerBuilderError, http_status_for
-from .memory import limit_malloc_arenas
+from .memory import fix_malloc_thresholds, limit_malloc_arenas
 from .models import parse_timestamp
 from .naming import default_layer_name, validate_layer_name
 from .plan import Plan
@@ -423,6 +423,7 @@ def _summary(req: Request) -> str:
 def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     """The function's entry point (``layerbuilder.handler.lambda_handler``)."""
     limit_malloc_arenas()
+    fix_malloc_thresholds()
     configure_logging()
     request_id = getattr(context, "aws_request_id", None) or "-"
     try:

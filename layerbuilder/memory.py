@@ -20,6 +20,19 @@ ELF readers, the zip and cache writers), and that fragmentation alone added abou
 8 MB to the peak resident set of a 250 MB layer's build (72 MB -> 64 MB with two
 arenas).  Lambda bills by memory, so the entry points ask for two arenas, as
 ``MALLOC_ARENA_MAX=2`` would.  The library never changes this on its own.
+
+Malloc thresholds
+-----------------
+glibc serves a request from 128 KiB up with a map of its own, returned to the system on
+``free``; but each time such a block is freed it raises that threshold to the block's
+size (and the one for giving back the top of a heap to twice that).  The first index
+document freed (numpy's is 3.7 MB) so moved both to megabytes: every later document,
+download buffer and inflate step came from the heaps, whose freed memory stayed
+resident.  At the end of a 250 MB layer's build the thread arena held 4.6 MB of which
+4.2 MB was free.  :func:`fix_malloc_thresholds` pins both at 512 KiB, above the
+256 KiB blocks that downloads, zip copies and inflating use over and over, and below
+the documents: the build's peak went from 49.9 to 47.4 MB (8 runs each), and the
+``requests`` build's stayed at 38.6 MB.
 """
 
 from __future__ import annotations
@@ -27,12 +40,30 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from typing import Any
 
-__all__ = ["ARENAS", "limit_malloc_arenas", "no_cyclic_gc"]
+__all__ = ["ARENAS", "THRESHOLD", "fix_malloc_thresholds", "limit_malloc_arenas", "no_cyclic_gc"]
 
 #: malloc arenas asked for (glibc's default is eight per core)
 ARENAS = 2
-_M_ARENA_MAX = -8  # mallopt parameter, from glibc's malloc.h
+#: bytes from which glibc maps a block of its own, and keeps at most free at a heap's top
+THRESHOLD = 512 * 1024
+# mallopt parameters, from glibc's malloc.h
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+
+
+def _mallopt() -> Any:
+    """glibc's ``mallopt``, or None (not Linux, or a C library without it)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return None
 
 
 def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
@@ -41,15 +72,23 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     A no-op (False) off Linux, on a C library without ``mallopt`` (musl), and when
     the user set ``MALLOC_ARENA_MAX`` themselves.
     """
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
-        return False
-    try:
-        import ctypes
-
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    mallopt = _mallopt()
+    if mallopt is None or "MALLOC_ARENA_MAX" in os.environ:
         return False
     return bool(mallopt(_M_ARENA_MAX, arenas))
+
+
+def fix_malloc_thresholds(threshold: int = THRESHOLD) -> bool:
+    """Pin glibc's mmap and trim thresholds at *threshold* bytes (see the module's
+    docstring); True if it agreed.
+
+    A no-op (False) where :func:`limit_malloc_arenas` is one, and when the user set
+    ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` themselves.
+    """
+    mallopt = _mallopt()
+    if mallopt is None or {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, threshold)) & bool(mallopt(_M_TRIM_THRESHOLD, threshold))
 
 
 def no_cyclic_gc() -> None:

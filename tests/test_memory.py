@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from layerbuilder.memory import limit_malloc_arenas
+from layerbuilder.memory import THRESHOLD, fix_malloc_thresholds, limit_malloc_arenas
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
@@ -26,6 +26,43 @@ def test_arenas_are_limited_in_a_fresh_process_unless_the_user_chose() -> None:
 def test_elsewhere_it_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "darwin")
     assert limit_malloc_arenas() is False
+    assert fix_malloc_thresholds() is False
+
+
+# After a 4 MB block is freed, is a 1 MB block still given a map of its own (counted
+# in mallinfo2's hblkhd), or has glibc moved its threshold up to 4 MB?
+_THRESHOLD_PROBE = """
+import ctypes, sys
+from layerbuilder.memory import fix_malloc_thresholds
+NAMES = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in NAMES.split()]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+print(fix_malloc_thresholds() if sys.argv[1] == "fix" else None)
+block = bytearray(4 << 20)
+del block
+before = libc.mallinfo2().hblkhd
+block = bytearray(1 << 20)
+print(libc.mallinfo2().hblkhd - before >= 1 << 20)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+@pytest.mark.parametrize("fix", [True, False])
+def test_thresholds_stay_put_once_fixed(fix: bool) -> None:
+    assert THRESHOLD < 1 << 20
+    argv = [sys.executable, "-c", _THRESHOLD_PROBE, "fix" if fix else "leave"]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    assert done.stdout.split() == (["True", "True"] if fix else ["None", "False"]), done.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_thresholds_the_user_set_are_left_alone() -> None:
+    code = "from layerbuilder.memory import fix_malloc_thresholds as f; print(f())"
+    env = {"MALLOC_TRIM_THRESHOLD_": "131072", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.stdout.strip() == "False", done.stderr
 
 
 def test_the_command_runs_without_the_cyclic_collector() -> None:
