@@ -212,6 +212,48 @@ def test_writer_keeps_order_and_hashes_what_it_writes(tmp_path: Path) -> None:
     assert writer.hexdigest() == hashlib.sha256(b"".join(pieces)).hexdigest()
 
 
+class _Sink:
+    """A file that keeps what it is given and which buffer each piece came in."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.buffers: set[int] = set()
+
+    def write(self, data: memoryview) -> int:
+        self.buffers.add(id(data.obj))
+        self.data += data
+        return len(data)
+
+
+def test_writer_copies_through_a_few_buffers_made_once(tmp_path: Path) -> None:
+    source = tmp_path / "source.bin"
+    source.write_bytes(bytes(range(256)) * 4096)  # 1 MiB, four blocks
+    sink = _Sink()
+    with source.open("rb") as f, layerzip._HashingWriter(sink) as writer:  # type: ignore[arg-type]
+        writer.write(b"head")
+        assert writer.copy_from(f.fileno(), 10, 700_000) == 700_000
+        assert writer.copy_from(f.fileno(), (1 << 20) - 5, 100) == 5  # the file ends
+        writer.write(b"tail" * 100_000)
+    expected = b"head" + source.read_bytes()[10:700_010] + source.read_bytes()[-5:]
+    expected += b"tail" * 100_000
+    assert bytes(sink.data) == expected
+    assert writer.offset == len(expected)
+    assert writer.hexdigest() == hashlib.sha256(expected).hexdigest()
+    assert len(sink.buffers) <= layerzip._BLOCKS  # ~1.1 MB went through 3 buffers
+
+
+def test_a_wheel_cut_short_after_it_was_read_leaves_no_zip(demo: Path, tmp_path: Path) -> None:
+    ready = layerzip.prepare_wheel(demo, T312)
+    blob = next(e for e in ready.entries if e.member == "demo/blob.bin")
+    with demo.open("r+b") as f:
+        f.truncate(blob.data_start + 10)
+    out = tmp_path / "out" / "layer.zip"
+    cut = r"demo-1.0-py3-none-any.whl: member '[^']+' is cut short \(the wheel is truncated\)"
+    with pytest.raises(UnsafeWheel, match=cut):
+        write_layer([demo], T312, out, prepared={demo: ready})
+    assert list(out.parent.iterdir()) == []
+
+
 class _FullDisk:
     def __init__(self) -> None:
         self.writes = 0
