@@ -127,9 +127,9 @@ class ZipFileSource:
 class _FileSource:
     """:class:`LayerSource` over a zip file, read with ``pread``."""
 
-    def __init__(self, path: Path, records: list[CentralRecord]) -> None:
+    def __init__(self, path: Path, members: list[ZipMember]) -> None:
         self._path = path
-        self._members: list[ZipMember] = [Member(r) for r in records]
+        self._members = members
         self._by_name: dict[str, ZipMember] | None = None
         self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         self._zf: zipfile.ZipFile | None = None
@@ -179,12 +179,12 @@ def open_layer(path: str | Path) -> LayerSource:
     if not hasattr(os, "pread"):
         return _OwnedZipFile(zipfile.ZipFile(path))
     try:
-        records = read_central_directory(path)
+        members: list[ZipMember] = read_central_directory(path, Member)
     except UnsafeWheel as exc:  # say what is wrong with it, not what to do with a wheel
         if isinstance(exc.__cause__, OSError):
             raise exc.__cause__ from None
         raise zipfile.BadZipFile(str(exc.__cause__ or exc)) from exc
-    return _FileSource(path, records)
+    return _FileSource(path, members)
 
 
 class _OwnedZipFile(ZipFileSource):

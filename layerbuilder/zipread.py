@@ -24,8 +24,9 @@ from __future__ import annotations
 import os
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar, overload
 
 from .errors import UnsafeWheel
 
@@ -80,12 +81,29 @@ _ZIP64_EXTRA = 0x0001
 CentralRecord = tuple[str, bytes, int, int, int, int, int, int, int, int, int]
 
 
+_T = TypeVar("_T")
+
+
 class _BadZip(Exception):
     """Broken zip structure; :func:`read_central_directory` says so as :class:`UnsafeWheel`."""
 
 
-def read_central_directory(wheel: Path) -> list[CentralRecord]:
-    """*wheel*'s central directory; :class:`UnsafeWheel` if it is not a readable zip."""
+@overload
+def read_central_directory(wheel: Path) -> list[CentralRecord]: ...
+
+
+@overload
+def read_central_directory(wheel: Path, make: Callable[[CentralRecord], _T]) -> list[_T]: ...
+
+
+def read_central_directory(
+    wheel: Path, make: Callable[[CentralRecord], Any] | None = None
+) -> list[Any]:
+    """*wheel*'s central directory; :class:`UnsafeWheel` if it is not a readable zip.
+
+    With *make*, the list holds ``make(record)`` for each record instead, and no
+    record outlives its call: for a 250 MB layer's 6,170 members, verify's members
+    made from the whole list of records had the two at once (3.7 MB)."""
     try:
         with wheel.open("rb") as f:
             tail_start = max(f.seek(0, os.SEEK_END) - _TAIL, 0)
@@ -99,7 +117,7 @@ def read_central_directory(wheel: Path) -> list[CentralRecord]:
                 central = f.read(size)
         if len(central) != size:  # the file shrank under us
             raise _BadZip(f"its central directory is cut short at {len(central)} bytes")
-        return _parse_central(central, start, concat, wheel.name)
+        return _parse_central(central, start, concat, wheel.name, make)
     except (_BadZip, OSError) as exc:
         raise UnsafeWheel(
             f"{wheel.name} is not a readable zip ({exc}); delete it and download it again"
@@ -154,10 +172,16 @@ def _locate_central(tail: bytes, tail_start: int) -> tuple[int, int, int]:
     return before - size, size, before - size - offset
 
 
-def _parse_central(central: bytes, start: int, concat: int, wheel: str) -> list[CentralRecord]:
-    """The records in *central*, a central directory read from offset *start*;
-    *concat* is added to their local header offsets."""
-    records: list[CentralRecord] = []
+def _parse_central(
+    central: bytes,
+    start: int,
+    concat: int,
+    wheel: str,
+    make: Callable[[CentralRecord], Any] | None = None,
+) -> list[Any]:
+    """The records in *central*, a central directory read from offset *start*, each
+    passed through *make* if given; *concat* is added to their local header offsets."""
+    records: list[Any] = []
     unpack = _CENTRAL_READ.unpack_from
     pos = 0
     end = len(central)
@@ -185,14 +209,25 @@ def _parse_central(central: bytes, start: int, concat: int, wheel: str) -> list[
             except _BadZip as exc:
                 raise _BadZip(f"{_nth(records, start + pos)} ({raw!r}) {exc}") from None
         name = raw.decode("ascii") if raw.isascii() else _decode_name(raw, flags, wheel)
-        records.append(
-            (name, raw, flags, version, method, crc, csize, size, attr, offset + concat, system)
+        record = (
+            name,
+            raw,
+            flags,
+            version,
+            method,
+            crc,
+            csize,
+            size,
+            attr,
+            offset + concat,
+            system,
         )
+        records.append(record if make is None else make(record))
         pos = name_end + x + c
     return records
 
 
-def _nth(records: Sequence[CentralRecord], offset: int) -> str:
+def _nth(records: Sequence[object], offset: int) -> str:
     """The central directory record after *records*, at *offset*, for messages."""
     return f"central directory record {len(records) + 1} (at offset {offset})"
 

@@ -195,6 +195,19 @@ def _real_wheels() -> list[Path]:
 
 
 @pytest.mark.parametrize("wheel", _real_wheels(), ids=lambda p: p.name)
+def test_records_can_be_made_into_something_else_one_by_one(wheel: Path) -> None:
+    records = read_central_directory(wheel)
+    seen: list[int] = []
+
+    def make(record: tuple[object, ...]) -> str:
+        seen.append(len(seen))
+        return f"{record[0]} at {record[9]}"
+
+    assert read_central_directory(wheel, make) == [f"{r[0]} at {r[9]}" for r in records]
+    assert len(seen) == len(records) > 3
+
+
+@pytest.mark.parametrize("wheel", _real_wheels(), ids=lambda p: p.name)
 def test_real_wheel_records_are_those_zipfile_reads(wheel: Path) -> None:
     assert _as_we_read(wheel) == _as_zipfile_reads(wheel)
 
