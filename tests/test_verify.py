@@ -266,6 +266,29 @@ def test_missing_library_of_a_manylinux_wheel(
     assert ("leaves out on purpose" in finding.message) is (level == "warning")
 
 
+def test_manylinux_files_are_the_layers_own_names(tmp_path: Path) -> None:
+    from layerbuilder.verify import _Verifier
+    from layerbuilder.verify_source import open_layer
+
+    ext = f"pkg/_x.{EXT312}"
+    members: dict[str, bytes | Path | str] = {
+        f"{SITE312}/{ext}": make_elf(needed=["libc.so.6"]),
+        **_wheel_metadata("pkg-1.0", "cp312-cp312-manylinux_2_17_x86_64", [ext, "pkg/gone.py"]),
+    }
+    source = open_layer(make_layer(tmp_path / "l.zip", members))
+    try:
+        files = [m for m in source.members() if not m.is_dir()]
+        listed = _Verifier(source, PY312, "l.zip", [], {})._manylinux_files(files)
+        by_name = {m.filename: m.filename for m in files}
+        # RECORD lists pkg/gone.py too, but the layer has no such file
+        assert listed == {f"{SITE312}/{ext}", f"{SITE312}/pkg-1.0.dist-info/WHEEL"} | {
+            f"{SITE312}/pkg-1.0.dist-info/RECORD"
+        }
+        assert all(name is by_name[name] for name in listed)
+    finally:
+        source.close()
+
+
 def test_files_nothing_loads_only_warn(tmp_path: Path, plain_so: Path) -> None:
     """A helper .so in a none-any wheel (debugpy ships attach_linux_amd64.so): wrong
     machine, too-new glibc or missing libraries matter only if something loads it."""
