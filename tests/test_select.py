@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.tags import Tag
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -173,6 +174,21 @@ def test_free_threaded_wheel_refused() -> None:
 
 
 # -- build tags, ties, odd files --------------------------------------------------------
+
+
+def test_files_with_the_same_tags_share_one_set_of_them() -> None:
+    plat = "manylinux_2_17_x86_64.manylinux2014_x86_64"
+    a = f(f"numpy-2.1.0-cp312-cp312-{plat}.whl")
+    b = f(f"numpy-2.2.0-1-cp312-cp312-{plat}.whl")
+    c = f("numpy-2.2.0-cp312-cp312-musllinux_1_2_x86_64.whl")
+    both = {
+        Tag("cp312", "cp312", "manylinux_2_17_x86_64"),
+        Tag("cp312", "cp312", "manylinux2014_x86_64"),
+    }
+    assert a.tags == b.tags == both
+    assert a.tags is b.tags  # one frozenset, not one per file
+    assert c.tags == {Tag("cp312", "cp312", "musllinux_1_2_x86_64")} and c.tags is not a.tags
+    assert (a.version, b.version, b.build_tag) == (Version("2.1.0"), Version("2.2.0"), (1, ""))
 
 
 def test_build_tag_breaks_ties_but_not_tag_priority() -> None:
