@@ -306,8 +306,9 @@ class IndexClient:
     def forget_pages(self) -> None:
         """Let go of the parsed pages this client keeps, so that asking again fetches
         (through the disk cache) and parses again.  A build calls this once its
-        resolution is done: the pages and the files made from them held 1.1 MB of a
-        250 MB layer's build through the download, the zip and verify."""
+        resolution is done: in a 250 MB layer's build the pages (1.1 MB) and the
+        files parsed from them (1.7 MB, traced) were held through the download, the
+        zip and verify."""
         with self._lock:
             self._pages.clear()
             self._locks.clear()
