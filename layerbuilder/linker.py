@@ -55,9 +55,8 @@ class BaseImage(msgspec.Struct, frozen=True):
     os_name: str
     libraries: frozenset[str]
     unverified: frozenset[str]  # believed present, not confirmed
-    ceilings: Mapping[str, tuple[int, ...]] = msgspec.field(
-        default_factory=dict
-    )  # GLIBCXX -> 3.4.24
+    #: symbol-version family -> the newest the image has (GLIBCXX -> 3.4.24)
+    ceilings: Mapping[str, tuple[int, ...]] = msgspec.field(default_factory=dict)
 
 
 def _data(name: str) -> str:

@@ -13,7 +13,6 @@ a build still leaves almost nothing for it.
 
 Malloc arenas
 -------------
-
 glibc gives each thread that allocates its own malloc arena and keeps freed memory in
 each of them.  A build runs some twenty threads (the resolver's fetchers, downloads,
 ELF readers, the zip and cache writers), and that fragmentation alone added about
