@@ -16,16 +16,15 @@ timeouts, 5xx after retries, 403, a body that does not parse) is
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import platform
 import re
-import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +39,7 @@ from requests.adapters import HTTPAdapter
 
 from . import __version__
 from .errors import IndexUnavailable, IntegrityError, InvalidRequirement, ProjectNotFound
+from .httpcache import DiskCache, EntryFile
 from .models import (
     DistFile,
     Keep,
@@ -49,6 +49,7 @@ from .models import (
     platform_filter,
     tag_filter,
 )
+from .spool import SPOOL_AT, Spooled, SpoolFile, read_spooled, spool
 
 __all__ = [
     "SIMPLE_ACCEPT",
@@ -72,20 +73,43 @@ _VALID_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORE
 _HINT = "Check the network connection and the index URL (--index-url or LAYERBUILDER_INDEX_URL)."
 
 
-def _read_body(response: requests.Response) -> bytes:
-    """The whole body of a streamed *response*, in one read.
+def _read_body(
+    response: requests.Response, spool_at: int, open_file: Callable[[], SpoolFile] | None = None
+) -> bytes | Spooled:
+    """The whole body of a streamed *response*: in memory, or past *spool_at*
+    bytes spooled to the file *open_file()* makes (an unnamed temporary file by
+    default; see :mod:`layerbuilder.spool`).
 
-    ``Response.content`` reads 10 KB at a time, and after each socket read the
-    thread must take the GIL back: while other threads were parsing documents, an
-    11 MB document cost some 1,100 waits of up to the 5 ms switch interval (cProfile:
-    1.5 s of ``recv_into`` across the resolver's threads).  Errors become
+    A body whose length is known and small is read in one call: ``Response.content``
+    reads 10 KB at a time, and after each socket read the thread must take the GIL
+    back: while other threads were parsing documents, an 11 MB document cost some
+    1,100 waits of up to the 5 ms switch interval (cProfile: 1.5 s of ``recv_into``
+    across the resolver's threads).  Larger ones go in 1 MiB reads.  Errors become
     ``requests.ConnectionError``, as ``content`` would raise them.
     """
+    raw = response.raw
+    opener = {} if open_file is None else {"open_file": open_file}
     try:
-        data = response.raw.read(decode_content=True)
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and "Content-Encoding" not in response.headers:
+            # the length is the body's: read it in one call, as one block that goes
+            # back to the system once it is spooled
+            data = raw.read(decode_content=True)
+            data = data if isinstance(data, bytes) else b""
+            return data if len(data) <= spool_at else spool(data, **opener)
+
+        def read(n: int) -> bytes:
+            return raw.read(n, decode_content=True) or b""
+
+        return read_spooled(read, spool_at=spool_at, **opener)
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise requests.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
-    return data if isinstance(data, bytes) else b""
+
+
+def _close(cached: tuple[dict[str, Any], bytes | Spooled] | None) -> None:
+    """Let go of a cache entry's body that is not used."""
+    if cached is not None and isinstance(cached[1], Spooled):
+        cached[1].close()
 
 
 class _Session(requests.Session):
@@ -159,100 +183,6 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
-class _DiskCache:
-    """Response bodies with their validators, one file per URL.
-
-    File layout: one line of JSON (url, validators, body sha256), then the body.
-    Writes are atomic; an unreadable or inconsistent entry counts as absent.
-    """
-
-    #: bytes of bodies that may wait for the writer thread
-    PENDING = 4 * 1024 * 1024
-
-    def __init__(self, root: Path) -> None:
-        self.root = root / "http-v1"
-        self._lock = threading.Lock()
-        self._writer: ThreadPoolExecutor | None = None
-        self._pending = 0
-
-    def _path(self, key: str) -> Path:
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        return self.root / digest[:2] / digest
-
-    def load(self, key: str) -> tuple[dict[str, Any], bytes] | None:
-        try:
-            with self._path(key).open("rb") as f:  # the body is read once, not sliced
-                head = f.readline()
-                body = f.read()
-            meta = json.loads(head)
-            if (
-                not isinstance(meta, dict)
-                or meta.get("key") != key
-                or meta.get("sha256") != hashlib.sha256(body).hexdigest()
-            ):
-                return None
-            return meta, body
-        except (OSError, ValueError):
-            return None
-
-    def store(self, key: str, response: requests.Response, body: bytes) -> None:
-        """Write an entry on the cache's own thread, off the caller's path: a
-        resolver thread that waited on half a dozen file-system calls (each giving up
-        the GIL and waiting to get it back) delayed the page it was fetching.
-        :meth:`close` waits for the writes.
-
-        Bodies waiting to be written are held in memory, so at most
-        :attr:`PENDING` bytes wait; past that the caller writes its own entry.
-        """
-        meta = {
-            "key": key,
-            "url": response.url,
-            "etag": response.headers.get("ETag"),
-            "last_modified": response.headers.get("Last-Modified"),
-            "content_type": response.headers.get("Content-Type", ""),
-        }
-        with self._lock:
-            inline = self._pending + len(body) > self.PENDING
-            if not inline:
-                self._pending += len(body)
-                if self._writer is None:
-                    self._writer = ThreadPoolExecutor(1, thread_name_prefix="layerbuilder-cache")
-                self._writer.submit(self._write_queued, key, meta, body)
-        if inline:
-            self._write(key, meta, body)
-
-    def _write_queued(self, key: str, meta: dict[str, Any], body: bytes) -> None:
-        try:
-            self._write(key, meta, body)
-        finally:
-            with self._lock:
-                self._pending -= len(body)
-
-    def close(self) -> None:
-        """Wait for pending writes."""
-        with self._lock:
-            writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.shutdown(wait=True)
-
-    def _write(self, key: str, meta: dict[str, Any], body: bytes) -> None:
-        meta["sha256"] = hashlib.sha256(body).hexdigest()
-        path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(json.dumps(meta, sort_keys=True).encode() + b"\n")
-                    out.write(body)  # not concatenated: no second copy of a large body
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as exc:  # the cache is an optimisation, never a failure
-            log.debug("could not write cache entry %s: %s", path, exc)
-
-
 class IndexClient:
     """Talks to one package index over one pooled :class:`requests.Session`.
 
@@ -270,6 +200,7 @@ class IndexClient:
         session: requests.Session | None = None,
         max_workers: int = 8,
         backoff: float = 0.5,
+        spool_at: int = SPOOL_AT,
     ) -> None:
         self.index_url = (index_url or default_index_url()).rstrip("/")
         self.timeout = timeout
@@ -289,11 +220,14 @@ class IndexClient:
             session.mount("http://", adapter)
             session.headers["User-Agent"] = USER_AGENT
         self.session = session
-        self._cache = _DiskCache(Path(cache_dir)) if cache_dir is not None else None
+        self._cache = DiskCache(Path(cache_dir)) if cache_dir is not None else None
         self._pages: dict[str, ProjectPage] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._filters: dict[tuple[Any, Any], tuple[str, Keep | None]] = {}
         self._lock = threading.Lock()
+        # documents over spool_at bytes wait on disk and are parsed one at a time
+        self.spool_at = spool_at
+        self._parse_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------
     def close(self) -> None:
@@ -362,10 +296,14 @@ class IndexClient:
             f"(after {attempts} attempt{'s' if attempts != 1 else ''}). {_HINT}"
         )
 
-    def _fetch_page(self, url: str, accept: str | None) -> tuple[bytes, str, str, int]:
-        """(body, final url, content type, status) for a page, through the disk cache."""
+    def _fetch_page(self, url: str, accept: str | None) -> tuple[bytes | Spooled, str, str, int]:
+        """(body, final url, content type, status) for a page, through the disk cache.
+
+        A body over :attr:`spool_at` bytes comes as a :class:`Spooled` that the
+        caller reads with :meth:`_held` (which closes it)."""
         key = f"{accept or ''} {url}"
-        cached = self._cache.load(key) if self._cache is not None else None
+        cache = self._cache
+        cached = cache.load(key, self.spool_at) if cache is not None else None
         headers: dict[str, str] = {}
         if accept:
             headers["Accept"] = accept
@@ -375,23 +313,50 @@ class IndexClient:
                 headers["If-None-Match"] = str(meta["etag"])
             if meta.get("last_modified"):
                 headers["If-Modified-Since"] = str(meta["last_modified"])
-        response = self._get(url, headers, stream=True)
+        try:
+            response = self._get(url, headers, stream=True)
+        except BaseException:
+            _close(cached)
+            raise
         try:
             if response.status_code == 304 and cached is not None:
-                meta, body = cached
-                return body, str(meta.get("url") or url), str(meta.get("content_type", "")), 200
+                meta, kept = cached
+                return kept, str(meta.get("url") or url), str(meta.get("content_type", "")), 200
+            _close(cached)
             if response.status_code == 304:  # never asked for; ask plainly
                 response.close()
                 headers.pop("If-None-Match", None)
                 headers.pop("If-Modified-Since", None)
                 response = self._get(url, headers, stream=True)
-            body = _read_body(response)
             if (
-                response.status_code == 200
-                and self._cache is not None
-                and (response.headers.get("ETag") or response.headers.get("Last-Modified"))
+                cache is None
+                or response.status_code != 200
+                or not (response.headers.get("ETag") or response.headers.get("Last-Modified"))
             ):
-                self._cache.store(key, response, body)
+                body = _read_body(response, self.spool_at)
+            else:
+                meta = {
+                    "url": response.url,
+                    "etag": response.headers.get("ETag"),
+                    "last_modified": response.headers.get("Last-Modified"),
+                    "content_type": response.headers.get("Content-Type", ""),
+                }
+                # a large body is spooled straight into its cache entry
+                entries: list[EntryFile] = []
+
+                def open_entry() -> SpoolFile:
+                    assert cache is not None
+                    entry = cache.open_entry(key, meta)
+                    if entry is None:
+                        raise OSError("no cache entry")
+                    entries.append(entry)
+                    return entry
+
+                body = _read_body(response, self.spool_at, open_entry)
+                if isinstance(body, Spooled):
+                    entries[0].commit()
+                elif not entries:  # (an entry the disk refused is not tried again)
+                    cache.store(key, meta, body)
             return (
                 body,
                 response.url or url,
@@ -469,34 +434,55 @@ class IndexClient:
 
     def _load(self, name: str, canonical: str, keep: Keep | None = None) -> ProjectPage:
         url = self.project_url(canonical)
-        body, final_url, content_type, status = self._fetch_page(
+        fetched, final_url, content_type, status = self._fetch_page(
             url, SIMPLE_ACCEPT if self.simple else "application/json"
         )
-        if status == 404:
-            raise ProjectNotFound(
-                f"project {name!r} was not found on the index {self.index_url} "
-                f"(GET {url} answered 404). Check the spelling of the name, or point "
-                "--index-url (LAYERBUILDER_INDEX_URL) at the index that has it."
-            )
-        if status != 200:
-            raise IndexUnavailable(
-                f"the package index refused the request: GET {url} -> HTTP {status}. {_HINT}"
-            )
-        try:
-            if not self.simple:
-                return parse_json_api(body, final_url, keep)
-            mime = content_type.split(";", 1)[0].strip().lower()
-            if mime == _SIMPLE_JSON or mime.endswith("+json") or mime == "application/json":
-                return parse_simple_json(body, final_url, keep)
-            from .simple_html import parse_simple_html  # html.parser: only for such indexes
+        with self._held(fetched, url) as body:
+            if status == 404:
+                raise ProjectNotFound(
+                    f"project {name!r} was not found on the index {self.index_url} "
+                    f"(GET {url} answered 404). Check the spelling of the name, or point "
+                    "--index-url (LAYERBUILDER_INDEX_URL) at the index that has it."
+                )
+            if status != 200:
+                raise IndexUnavailable(
+                    f"the package index refused the request: GET {url} -> HTTP {status}. {_HINT}"
+                )
+            try:
+                if not self.simple:
+                    return parse_json_api(body, final_url, keep)
+                mime = content_type.split(";", 1)[0].strip().lower()
+                if mime == _SIMPLE_JSON or mime.endswith("+json") or mime == "application/json":
+                    return parse_simple_json(body, final_url, keep)
+                from .simple_html import parse_simple_html  # html.parser: only for such indexes
 
-            return parse_simple_html(body.decode("utf-8", "replace"), final_url, canonical)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise IndexUnavailable(
-                f"GET {url} answered with a document that does not parse "
-                f"({type(exc).__name__}: {exc}); is {self.index_url!r} really a package "
-                f"index? {_HINT}"
-            ) from exc
+                return parse_simple_html(body.decode("utf-8", "replace"), final_url, canonical)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise IndexUnavailable(
+                    f"GET {url} answered with a document that does not parse "
+                    f"({type(exc).__name__}: {exc}); is {self.index_url!r} really a package "
+                    f"index? {_HINT}"
+                ) from exc
+
+    @contextmanager
+    def _held(self, body: bytes | Spooled, url: str) -> Iterator[bytes]:
+        """*body* in memory for the with-block that parses it.  A spooled body is
+        read back under the client's parse lock, so that one large document at a
+        time is in memory however many have arrived; it is closed either way."""
+        if not isinstance(body, Spooled):
+            yield body
+            return
+        with self._parse_lock:
+            try:
+                data = body.read()
+            except OSError as exc:
+                raise IndexUnavailable(
+                    f"reading the answer to GET {url} back from a temporary file failed "
+                    f"({exc}); check the space in the temporary directory."
+                ) from exc
+            finally:
+                body.close()
+            yield data
 
     def get_release(self, name: str, version: str) -> ProjectPage | None:
         """The files of one release of *name*, from the JSON API's per-release
@@ -514,13 +500,14 @@ class IndexClient:
         if page is not None or self.simple or not _VALID_NAME.match(name):
             return page
         url = f"{self.index_url}/{canonical}/{quote(version)}/json"
-        body, final_url, _type, status = self._fetch_page(url, "application/json")
-        if status != 200:
-            return None
-        try:
-            page = parse_json_api(body, final_url)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
+        fetched, final_url, _type, status = self._fetch_page(url, "application/json")
+        with self._held(fetched, url) as body:
+            if status != 200:
+                return None
+            try:
+                page = parse_json_api(body, final_url)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return None
         with self._lock:
             self._pages[key] = page
         return page

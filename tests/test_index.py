@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from layerbuilder.errors import (
     ProjectNotFound,
     exit_code_for,
 )
+from layerbuilder.httpcache import DiskCache
 from layerbuilder.index import (
     SIMPLE_ACCEPT,
     USER_AGENT,
@@ -508,7 +510,7 @@ def test_a_corrupt_cache_entry_is_ignored(
 ) -> None:
     rsps, _state = fake
     expected = _cached_get(tmp_path, "six")
-    (entry,) = [p for p in (tmp_path / "http-v1").rglob("*") if p.is_file()]
+    (entry,) = [p for p in (tmp_path / "http-v2").rglob("*") if p.is_file()]
     entry.write_bytes(garbage)
     page = _cached_get(tmp_path, "six")
     assert "If-None-Match" not in rsps.calls[1].request.headers
@@ -522,7 +524,7 @@ def test_truncated_cached_body_is_ignored(
 ) -> None:
     rsps, _state = fake
     _cached_get(tmp_path, "six")
-    (entry,) = [p for p in (tmp_path / "http-v1").rglob("*") if p.is_file()]
+    (entry,) = [p for p in (tmp_path / "http-v2").rglob("*") if p.is_file()]
     entry.write_bytes(entry.read_bytes()[:-10])
     _cached_get(tmp_path, "six")
     assert "If-None-Match" not in rsps.calls[1].request.headers
@@ -782,13 +784,15 @@ def test_parsing_with_a_filter_from_bytes_or_mapping_agrees() -> None:
 def test_cache_writes_wait_in_memory_only_up_to_a_bound(
     fake: tuple[responses.RequestsMock, FakeIndex], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(index_module._DiskCache, "PENDING", 0)
+    monkeypatch.setattr(DiskCache, "PENDING", 0)
     client = IndexClient(INDEX_URL, cache_dir=tmp_path)
     client.get_project("six")
     # written by the fetching thread itself: there before close()
-    (entry,) = [p for p in (tmp_path / "http-v1").rglob("*") if p.is_file()]
-    head = json.loads(entry.read_bytes().split(b"\n", 1)[0])
-    assert head["url"] == f"{INDEX_URL}/six/json"
+    (entry,) = [p for p in (tmp_path / "http-v2").rglob("*") if p.is_file()]
+    body, tail = entry.read_bytes().rsplit(b"\n", 1)
+    meta = json.loads(tail)
+    assert meta["url"] == f"{INDEX_URL}/six/json"
+    assert (meta["size"], meta["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
     client.close()
 
 
@@ -877,3 +881,92 @@ def test_the_tag_filter_reads_the_last_three_fields() -> None:
     assert not keep("a-1-cp312-cp312-manylinux_2_17_x86_64.tar.gz")
     assert not keep("cp312-cp312-manylinux_2_17_x86_64.whl")  # too few fields
     assert not keep("a-1--cp312-manylinux_2_17_x86_64.whl")  # an empty tag field
+
+
+# -- large documents wait on disk --------------------------------------------------------
+
+
+def _entries(cache: Path) -> list[Path]:
+    return sorted(p for p in (cache / "http-v2").rglob("*") if p.is_file())
+
+
+def test_a_spooled_document_parses_as_one_held_in_memory(
+    fake: tuple[responses.RequestsMock, FakeIndex], tmp_path: Path
+) -> None:
+    with IndexClient(INDEX_URL) as client:
+        whole = client.get_project("charset-normalizer")
+    with IndexClient(INDEX_URL, spool_at=1000) as client:
+        spooled = client.get_project("charset-normalizer")
+        # per-release documents go the same way
+        release = client.get_release("cffi", "2.0.0")
+    assert spooled == whole and len(spooled.files) > 100
+    assert release is not None and {f.filename for f in release.files} >= {
+        "cffi-2.0.0-cp312-cp312-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+    }
+
+
+def test_a_spooled_document_is_its_own_cache_entry_and_comes_back_from_it(
+    fake: tuple[responses.RequestsMock, FakeIndex], tmp_path: Path
+) -> None:
+    rsps, _state = fake
+    doc = (FIXTURES / "index" / "charset-normalizer.json").read_bytes()
+    with IndexClient(INDEX_URL, cache_dir=tmp_path, spool_at=1000) as client:
+        first = client.get_project("charset-normalizer")
+    (entry,) = _entries(tmp_path)
+    body, tail = entry.read_bytes().rsplit(b"\n", 1)
+    meta = json.loads(tail)
+    assert meta["url"] == f"{INDEX_URL}/charset-normalizer/json"
+    assert meta["size"] == len(body) and meta["sha256"] == hashlib.sha256(body).hexdigest()
+    assert json.loads(body) == json.loads(doc)
+    assert not [p for p in entry.parent.iterdir() if p.name.startswith(".tmp")]
+    # revalidated: 304, and the page parsed again from the entry, read back from disk
+    with IndexClient(INDEX_URL, cache_dir=tmp_path, spool_at=1000) as client:
+        again = client.get_project("charset-normalizer")
+    assert rsps.calls[-1].response.status_code == 304
+    assert again == first
+    assert _entries(tmp_path) == [entry]
+
+
+def test_a_spooled_cache_entry_that_changed_on_disk_is_fetched_again(
+    fake: tuple[responses.RequestsMock, FakeIndex], tmp_path: Path
+) -> None:
+    rsps, _state = fake
+    with IndexClient(INDEX_URL, cache_dir=tmp_path, spool_at=1000) as client:
+        first = client.get_project("charset-normalizer")
+    (entry,) = _entries(tmp_path)
+    data = bytearray(entry.read_bytes())
+    data[100] ^= 0x20  # one flipped bit in the body: its sha256 no longer matches
+    entry.write_bytes(bytes(data))
+    with IndexClient(INDEX_URL, cache_dir=tmp_path, spool_at=1000) as client:
+        again = client.get_project("charset-normalizer")
+    assert "If-None-Match" not in rsps.calls[-1].request.headers
+    assert rsps.calls[-1].response.status_code == 200
+    assert again == first
+    assert entry.read_bytes() != bytes(data)  # rewritten
+
+
+def test_spooled_documents_are_parsed_one_at_a_time(
+    fake: tuple[responses.RequestsMock, FakeIndex], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held: list[int] = []
+    most = [0]
+    lock = threading.Lock()
+    real = index_module.parse_json_api
+
+    def parse(body: bytes, *args: Any, **kwargs: Any) -> ProjectPage:
+        with lock:
+            held.append(len(body))
+            most[0] = max(most[0], len(held))
+        try:
+            time.sleep(0.02)  # long enough for the other threads to arrive
+            return real(body, *args, **kwargs)
+        finally:
+            with lock:
+                held.remove(len(body))
+
+    monkeypatch.setattr(index_module, "parse_json_api", parse)
+    names = ["charset-normalizer", "cffi", "cryptography", "requests"]
+    with IndexClient(INDEX_URL, spool_at=1000) as client:
+        pages = client.get_projects(names)
+    assert sorted(pages) == sorted(names)
+    assert most[0] == 1
