@@ -36,8 +36,8 @@ except ImportError:  # not installed where it has no wheel: zlib inflates
 __all__ = ["LocalInfo", "MemberInfo", "RawMember", "open_at", "open_member", "raw_readable"]
 
 _LOCAL = struct.Struct("<4s22xHH")  # signature ... name and extra lengths: 30 bytes
-_CHUNK = 256 * 1024  # compressed bytes read and fed to the inflater at once
-_OUT = 256 * 1024  # the most one inflate step gives (and a skip discards at once)
+_CHUNK = 128 * 1024  # compressed bytes read and fed to the inflater at once
+_OUT = 128 * 1024  # the most one inflate step gives (and a skip discards at once)
 _UNSUPPORTED = 0x1 | 0x20 | 0x40  # flags: encrypted, compressed patched data, strong encryption
 
 
