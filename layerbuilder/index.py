@@ -49,7 +49,7 @@ from .models import (
     platform_filter,
     tag_filter,
 )
-from .spool import SPOOL_AT, Spooled, SpoolFile, read_spooled, spool
+from .spool import SPOOL_AT, Spooled, SpoolFile, read_spooled
 
 __all__ = [
     "SIMPLE_ACCEPT",
@@ -84,24 +84,27 @@ def _read_body(
     reads 10 KB at a time, and after each socket read the thread must take the GIL
     back: while other threads were parsing documents, an 11 MB document cost some
     1,100 waits of up to the 5 ms switch interval (cProfile: 1.5 s of ``recv_into``
-    across the resolver's threads).  Larger ones go in 1 MiB reads.  Errors become
+    across the resolver's threads).  Larger ones go in reads of
+    :data:`~layerbuilder.spool.CHUNK` bytes, each a block glibc maps and unmaps, so
+    that a few bodies arriving at once leave no heap behind.  Errors become
     ``requests.ConnectionError``, as ``content`` would raise them.
     """
     raw = response.raw
-    opener = {} if open_file is None else {"open_file": open_file}
+    # without a Content-Encoding the bytes on the wire are the body: read them as
+    # they come (urllib3 then makes no second copy in its buffer of decoded bytes)
+    decode = "Content-Encoding" in response.headers
     try:
         length = response.headers.get("Content-Length", "")
-        if length.isdigit() and "Content-Encoding" not in response.headers:
-            # the length is the body's: read it in one call, as one block that goes
-            # back to the system once it is spooled
+        if length.isdigit() and int(length) <= spool_at and not decode:
             data = raw.read(decode_content=True)
-            data = data if isinstance(data, bytes) else b""
-            return data if len(data) <= spool_at else spool(data, **opener)
+            return data if isinstance(data, bytes) else b""
 
         def read(n: int) -> bytes:
-            return raw.read(n, decode_content=True) or b""
+            return raw.read(n, decode_content=decode) or b""
 
-        return read_spooled(read, spool_at=spool_at, **opener)
+        if open_file is None:
+            return read_spooled(read, spool_at=spool_at)
+        return read_spooled(read, spool_at=spool_at, open_file=open_file)
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise requests.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -13,6 +14,7 @@ from fakeindex import FIXTURES, INDEX_URL
 
 from layerbuilder.httpcache import DiskCache, EntryFile
 from layerbuilder.index import IndexClient
+from layerbuilder.models import parse_json_api
 from layerbuilder.spool import Spooled, SpoolFile, read_spooled
 
 DOC = (FIXTURES / "index" / "charset-normalizer.json").read_bytes()
@@ -84,7 +86,7 @@ def test_an_entry_cut_off_by_a_failed_read_leaves_nothing(tmp_path: Path) -> Non
 
 
 @responses.activate
-def test_a_document_of_known_length_is_read_whole_then_spooled(tmp_path: Path) -> None:
+def test_a_large_document_of_known_length_is_spooled_as_it_arrives(tmp_path: Path) -> None:
     url = f"{INDEX_URL}/charset-normalizer/json"
     responses.get(
         url,
@@ -98,3 +100,21 @@ def test_a_document_of_known_length_is_read_whole_then_spooled(tmp_path: Path) -
         assert page == client.get_project("charset-normalizer")
     (entry,) = sorted(p for p in (tmp_path / "http-v2").rglob("*") if p.is_file())
     assert entry.read_bytes().startswith(DOC + b"\n")
+
+
+@responses.activate
+def test_a_large_compressed_document_is_spooled_decoded(tmp_path: Path) -> None:
+    url = f"{INDEX_URL}/charset-normalizer/json"
+    squeezed = gzip.compress(DOC)
+    responses.get(
+        url,
+        body=squeezed,
+        headers={"ETag": '"v1"', "Content-Encoding": "gzip", "Content-Length": str(len(squeezed))},
+        content_type="application/json",
+    )
+    with IndexClient(INDEX_URL, cache_dir=tmp_path, spool_at=1000) as client:
+        page = client.get_project("charset-normalizer")
+    assert len(squeezed) < len(DOC) // 4
+    assert page == parse_json_api(DOC, url) and len(page.files) > 100
+    (entry,) = sorted(p for p in (tmp_path / "http-v2").rglob("*") if p.is_file())
+    assert entry.read_bytes().startswith(DOC + b"\n")  # the cache holds the body decoded

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from layerbuilder.spool import CHUNK, Spooled, SpoolFile, read_spooled, spool
+from layerbuilder.spool import CHUNK, Spooled, SpoolFile, read_spooled
 
 BODY = bytes(range(256)) * 40  # 10,240 bytes
 
@@ -116,18 +116,6 @@ def test_a_read_error_after_spooling_began_closes_the_file() -> None:
         read_spooled(_reader(BODY, fail_at=4200), spool_at=1000, open_file=files)
     (file,) = files.made
     assert file.closed and file.written == 4200
-
-
-def test_spool_moves_bytes_to_a_file_or_keeps_them() -> None:
-    files = _Files()
-    body = spool(BODY, files)
-    assert isinstance(body, Spooled) and body.read() == BODY
-    body.close()
-    assert files.made[0].closed
-    assert spool(BODY, _Files(refuse=True)) is BODY
-    failing = _Files(fail_after=10)
-    assert spool(BODY, failing) is BODY
-    assert failing.made[0].closed
 
 
 def test_a_spooled_body_cut_short_on_disk_says_so() -> None:
