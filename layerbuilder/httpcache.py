@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .spool import CHUNK, Spooled
+from .spool import CHUNK, Spooled, write_all
 
 __all__ = ["DiskCache", "EntryFile"]
 
@@ -63,9 +63,7 @@ class EntryFile:
         line = b"\n" + json.dumps(meta, sort_keys=True).encode()
         try:
             self._file.seek(self._size)
-            view = memoryview(line)
-            while view:
-                view = view[self._file.write(view) or 0 :]
+            write_all(self._file, line)
             os.replace(self._tmp, self._path)
             self._done = True
         except OSError as exc:
@@ -114,14 +112,10 @@ class DiskCache:
             if not keep:
                 file.close()
 
-    def open_entry(self, key: str, meta: dict[str, Any]) -> EntryFile | None:
-        """A file to write *key*'s body to as it arrives (``None`` if the cache
+    def open_entry(self, key: str, meta: dict[str, Any]) -> EntryFile:
+        """A file to write *key*'s body to as it arrives (``OSError`` if the cache
         cannot take one now)."""
-        try:
-            return EntryFile(self._path(key), dict(meta, key=key))
-        except OSError as exc:
-            log.debug("could not start cache entry for %s: %s", key, exc)
-            return None
+        return EntryFile(self._path(key), dict(meta, key=key))
 
     def store(self, key: str, meta: dict[str, Any], body: bytes) -> None:
         """Write an entry on the cache's own thread, off the caller's path: a
@@ -164,9 +158,7 @@ class DiskCache:
             log.debug("could not write cache entry for %s: %s", key, exc)
             return
         try:
-            view = memoryview(body)
-            while view:  # not concatenated with the JSON line: no second copy
-                view = view[entry.write(view) :]
+            write_all(entry, body)  # not concatenated with the JSON line: no second copy
             entry.commit()
         except OSError as exc:
             log.debug("could not write cache entry for %s: %s", key, exc)

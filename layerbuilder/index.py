@@ -102,8 +102,6 @@ def _read_body(
         def read(n: int) -> bytes:
             return raw.read(n, decode_content=decode) or b""
 
-        if open_file is None:
-            return read_spooled(read, spool_at=spool_at)
         return read_spooled(read, spool_at=spool_at, open_file=open_file)
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise requests.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
@@ -349,11 +347,8 @@ class IndexClient:
 
                 def open_entry() -> SpoolFile:
                     assert cache is not None
-                    entry = cache.open_entry(key, meta)
-                    if entry is None:
-                        raise OSError("no cache entry")
-                    entries.append(entry)
-                    return entry
+                    entries.append(cache.open_entry(key, meta))
+                    return entries[-1]
 
                 body = _read_body(response, self.spool_at, open_entry)
                 if isinstance(body, Spooled):

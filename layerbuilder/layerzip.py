@@ -540,8 +540,8 @@ def _write_zip(
 
 def _entry_headers(entry: _Entry, offset: int, zip64_limit: int) -> tuple[bytes, bytes]:
     """*entry*'s local header (to be written at *offset*) and central directory record."""
-    path, root, _, _, method, crc, csize, size, executable, _ = entry
-    text = f"{root}/{path}"
+    method, crc, csize, size, executable = entry[4:9]
+    text = entry.name
     name = text.encode("utf-8")
     flags = 0 if len(name) == len(text) else UTF8_FLAG  # the same length: ASCII
     sizes64 = size >= zip64_limit or csize >= zip64_limit

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["CHUNK", "SPOOL_AT", "SpoolFile", "Spooled", "read_spooled"]
+__all__ = ["CHUNK", "SPOOL_AT", "SpoolFile", "Spooled", "read_spooled", "write_all"]
 
 #: bodies larger than this go to disk
 SPOOL_AT = 1024 * 1024
@@ -74,11 +74,11 @@ def read_spooled(
     read: Callable[[int], bytes],
     *,
     spool_at: int = SPOOL_AT,
-    open_file: Callable[[], SpoolFile] = _temporary_file,
+    open_file: Callable[[], SpoolFile] | None = None,
 ) -> bytes | Spooled:
     """Everything ``read(n)`` gives until it gives ``b""``: the bytes themselves up
     to *spool_at* bytes, past that a :class:`Spooled` in the file *open_file()*
-    makes (an unnamed temporary file by default), called only then.
+    makes (an unnamed temporary file when None), called only then.
 
     Errors from *read* propagate, and the file is closed.  When the file cannot
     be made or written, the body is kept in memory.
@@ -92,7 +92,7 @@ def read_spooled(
         pieces.append(piece)
         held += len(piece)
     try:
-        file = open_file()
+        file = (open_file or _temporary_file)()
     except OSError:
         return _rest_in_memory(read, pieces)
     try:
@@ -114,12 +114,17 @@ def read_spooled(
     return Spooled(file, size)
 
 
-def _write_all(file: SpoolFile, data: bytes) -> bool:
-    """Write all of *data*; False (with none of it counted) if the file refuses."""
+def write_all(file: SpoolFile, data: bytes) -> None:
+    """Write all of *data* to *file*, however many calls that takes."""
     view = memoryview(data)
+    while view:
+        view = view[file.write(view) or 0 :]
+
+
+def _write_all(file: SpoolFile, data: bytes) -> bool:
+    """:func:`write_all`; False (with none of it counted) if the file refuses."""
     try:
-        while view:
-            view = view[file.write(view) or 0 :]
+        write_all(file, data)
     except OSError:
         return False
     return True
