@@ -161,23 +161,29 @@ class SmallSteps:
     _STEP = 64 * 1024
     HEAD = 512 * 1024
 
-    def __init__(self, member: Any) -> None:
+    def __init__(self, member: Any, head: bytearray | None = None) -> None:
         self._member = member
         self._pos = 0  # where the next read starts
         self._at = 0  # where the member's stream is
-        self._head = bytearray()  # the member's first bytes, as far as they were read
+        # where the member's first bytes are kept (a buffer a caller may reuse from one
+        # member to the next, so that each member does not grow one of its own)
+        self._head = bytearray(self.HEAD) if head is None else head
+        self._room = len(self._head)
+        self._kept = 0  # how many of them it holds
 
     def _pull(self, n: int) -> bytes:
         data: bytes = self._member.read(n)
-        if self._at == len(self._head) < self.HEAD:
-            self._head += data[: self.HEAD - len(self._head)]
+        if self._at == self._kept < self._room:
+            take = min(len(data), self._room - self._kept)
+            self._head[self._kept : self._kept + take] = data if take == len(data) else data[:take]
+            self._kept += take
         self._at += len(data)
         return data
 
     def read(self, n: int = -1) -> bytes:
         kept = b""
-        if self._pos < len(self._head):
-            end = len(self._head) if n < 0 else min(len(self._head), self._pos + n)
+        if self._pos < self._kept:
+            end = self._kept if n < 0 else min(self._kept, self._pos + n)
             kept = bytes(self._head[self._pos : end])
             self._pos = end
             if n >= 0:
@@ -189,7 +195,7 @@ class SmallSteps:
                 self._member.seek(0)
                 self._at = 0
             while self._at < self._pos:
-                filling = self._at == len(self._head) < self.HEAD
+                filling = self._at == self._kept < self._room
                 if isinstance(self._member, RawMember) and not filling:
                     self._at += self._member.skip(self._pos - self._at)  # in large steps
                     if self._at < self._pos:
@@ -221,18 +227,27 @@ def read_member(
     starts like ELF but is malformed)."""
     if isinstance(zf, zipfile.ZipFile):
         assert isinstance(info, zipfile.ZipInfo)
-        return _read(lambda: open_member(zf, info), info.file_size, want)
+        return _read(lambda: open_member(zf, info), info.file_size, want, _head(info.file_size))
     source = zf
-    return _read(lambda: source.open(info), info.file_size, want)
+    return _read(lambda: source.open(info), info.file_size, want, _head(info.file_size))
+
+
+def _head(size: int) -> bytearray:
+    """A buffer for the head of one member *size* bytes long."""
+    return bytearray(min(size, SmallSteps.HEAD))
 
 
 def _read(
-    open_: Callable[[], RawMember | IO[bytes]], size: int, want: Callable[[VersionNeed], bool]
+    open_: Callable[[], RawMember | IO[bytes]],
+    size: int,
+    want: Callable[[VersionNeed], bool],
+    head: bytearray,
 ) -> tuple[ElfInfo | None, BaseException | None]:
-    """:func:`read_member` of the member *open_* opens, *size* bytes long."""
+    """:func:`read_member` of the member *open_* opens, *size* bytes long, keeping
+    its first bytes in *head*."""
     try:
         with open_() as raw:
-            member = SmallSteps(raw)
+            member = SmallSteps(raw, head)
             if not is_elf(member.read(4)):
                 return None, None
             return read_elf(member, size, want_symbols=want), None  # type: ignore[arg-type]
@@ -362,6 +377,7 @@ def _read_members(
 ) -> WheelScan:
     read: dict[MemberKey, Scanned] = {}
     unread: set[MemberKey] = set()
+    head = bytearray(SmallSteps.HEAD)  # one for all these members, in turn
     for key, info in todo:
         if stop is not None and stop.is_set():
             unread.add(key)
@@ -370,7 +386,7 @@ def _read_members(
         if opened is None:
             read[key] = None
             continue
-        parsed, exc = _read(opened, info.file_size, want)
+        parsed, exc = _read(opened, info.file_size, want, head)
         if exc is None:
             read[key] = parsed
         elif isinstance(exc, ElfError):
