@@ -101,14 +101,15 @@ class _Verifier(LayoutChecks, ElfChecks):
 
     def run(self) -> VerifyReport:
         infos = self.source.members()
-        readable = self._safety(infos)
+        blocked = self._safety(infos)
         files = [i for i in infos if not i.is_dir()]
         size = sum(i.file_size for i in files)
-        self.files |= {i.filename for i in files if i.filename in readable}
+        readable = [i for i in files if i.filename not in blocked] if blocked else files
+        self.files.update(i.filename for i in readable)
         self._layout(infos)
         self._extension_suffixes(files)
-        self.from_manylinux = self._manylinux_files([i for i in files if i.filename in readable])
-        self._read_elfs([i for i in files if i.filename in readable])
+        self.readable = readable
+        self._read_elfs(readable)
         combined = self._other_layers(files, size) if self.others else None
         self._size(size, combined)
         self._libraries()
