@@ -40,6 +40,7 @@ from requests.adapters import HTTPAdapter
 from . import __version__
 from .errors import IndexUnavailable, IntegrityError, InvalidRequirement, ProjectNotFound
 from .httpcache import DiskCache, EntryFile
+from .jsonpieces import parse_json_api_pieces
 from .models import (
     DistFile,
     Keep,
@@ -144,6 +145,13 @@ class _Session(requests.Session):
 
 def _both(first: Keep, second: Keep) -> Keep:
     return lambda filename: first(filename) and second(filename)
+
+
+def _unreadable(url: str, exc: OSError) -> IndexUnavailable:
+    return IndexUnavailable(
+        f"reading the answer to GET {url} back from a temporary file failed "
+        f"({exc}); check the space in the temporary directory."
+    )
 
 
 def default_index_url() -> str:
@@ -435,6 +443,10 @@ class IndexClient:
         fetched, final_url, content_type, status = self._fetch_page(
             url, SIMPLE_ACCEPT if self.simple else "application/json"
         )
+        if status == 200 and not self.simple and keep is not None and isinstance(fetched, Spooled):
+            page = self._parse_pieces(fetched, url, final_url, keep)
+            if page is not None:
+                return page
         with self._held(fetched, url) as body:
             if status == 404:
                 raise ProjectNotFound(
@@ -456,11 +468,33 @@ class IndexClient:
 
                 return parse_simple_html(body.decode("utf-8", "replace"), final_url, canonical)
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise IndexUnavailable(
-                    f"GET {url} answered with a document that does not parse "
-                    f"({type(exc).__name__}: {exc}); is {self.index_url!r} really a package "
-                    f"index? {_HINT}"
-                ) from exc
+                raise self._unparsable(url, exc) from exc
+
+    def _unparsable(self, url: str, exc: Exception) -> IndexUnavailable:
+        return IndexUnavailable(
+            f"GET {url} answered with a document that does not parse "
+            f"({type(exc).__name__}: {exc}); is {self.index_url!r} really a package "
+            f"index? {_HINT}"
+        )
+
+    def _parse_pieces(
+        self, body: Spooled, url: str, final_url: str, keep: Keep
+    ) -> ProjectPage | None:
+        """A large JSON API document parsed from its file a release at a time
+        (:mod:`layerbuilder.jsonpieces`); None when it is not in the shape that
+        allows it, and then it is parsed whole.  The body is closed unless None."""
+        with self._parse_lock:
+            try:
+                page = parse_json_api_pieces(body.pieces(), final_url, keep)
+            except OSError as exc:
+                body.close()
+                raise _unreadable(url, exc) from exc
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                body.close()
+                raise self._unparsable(url, exc) from exc
+        if page is not None:
+            body.close()
+        return page
 
     @contextmanager
     def _held(self, body: bytes | Spooled, url: str) -> Iterator[bytes]:
@@ -474,10 +508,7 @@ class IndexClient:
             try:
                 data = body.read()
             except OSError as exc:
-                raise IndexUnavailable(
-                    f"reading the answer to GET {url} back from a temporary file failed "
-                    f"({exc}); check the space in the temporary directory."
-                ) from exc
+                raise _unreadable(url, exc) from exc
             finally:
                 body.close()
             yield data

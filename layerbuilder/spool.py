@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 __all__ = ["CHUNK", "SPOOL_AT", "SpoolFile", "Spooled", "read_spooled", "write_all"]
@@ -65,6 +65,16 @@ class Spooled:
         if len(data) != self.size:  # a regular file gives all of it; say so if not
             raise OSError(f"the spooled body gave {len(data)} of {self.size} bytes")
         return data
+
+    def pieces(self, size: int = CHUNK) -> Iterator[bytes]:
+        """The body from the start, *size* bytes at a time."""
+        fd = self._file.fileno()
+        for offset in range(0, self.size, size):
+            want = min(size, self.size - offset)
+            data = os.pread(fd, want, offset)
+            if len(data) != want:  # a regular file gives all of it; say so if not
+                raise OSError(f"the spooled body gave {offset + len(data)} of {self.size} bytes")
+            yield data
 
     def close(self) -> None:
         self._file.close()

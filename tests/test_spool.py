@@ -126,3 +126,15 @@ def test_a_spooled_body_cut_short_on_disk_says_so() -> None:
     with pytest.raises(OSError, match=f"gave 5000 of {len(BODY)} bytes"):
         body.read()
     body.close()
+
+
+def test_a_spooled_body_comes_back_in_pieces_and_cut_short_says_so() -> None:
+    files = _Files()
+    body = read_spooled(_reader(BODY), spool_at=1000, open_file=files)
+    assert isinstance(body, Spooled)
+    pieces = list(body.pieces(3000))
+    assert b"".join(pieces) == BODY and [len(p) for p in pieces[:-1]] == [3000] * (len(pieces) - 1)
+    files.made[0].raw.truncate(5000)
+    with pytest.raises(OSError, match=f"gave 5000 of {len(BODY)} bytes"):
+        list(body.pieces(3000))
+    body.close()

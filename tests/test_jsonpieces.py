@@ -1,0 +1,158 @@
+"""A JSON API document parsed a release at a time (layerbuilder.jsonpieces)."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+from fakeindex import FIXTURES, INDEX_URL
+from packaging.tags import Tag
+
+from layerbuilder.index import IndexClient
+from layerbuilder.jsonpieces import parse_json_api_pieces
+from layerbuilder.models import parse_json_api, tag_filter
+from layerbuilder.targets import get_target
+
+BASE = f"{INDEX_URL}/numpy/json"
+NUMPY = (FIXTURES / "index" / "numpy.json").read_bytes()
+TAGS: frozenset[Tag] = frozenset(get_target("python3.12", "x86_64").tags)
+KEEP = tag_filter(TAGS)
+
+
+def _pieces(data: bytes, size: int) -> Iterator[bytes]:
+    return (data[i : i + size] for i in range(0, len(data), size))
+
+
+def _same(data: bytes, size: int, keep: Any = KEEP) -> None:
+    whole = parse_json_api(data, BASE, keep)
+    page = parse_json_api_pieces(_pieces(data, size), BASE, keep)
+    assert page is not None
+    assert (page.name, page.versions, page.complete) == (whole.name, whole.versions, False)
+    assert tuple(page.files) == tuple(whole.files)
+
+
+@pytest.mark.parametrize("size", [1 << 20, 4096, 7])
+@pytest.mark.parametrize("doc", sorted((FIXTURES / "index").glob("*.json")), ids=lambda p: p.stem)
+def test_every_recorded_document_parses_as_it_does_whole(doc: Any, size: int) -> None:
+    data = doc.read_bytes()
+    _same(data, size)
+    _same(data, size, keep=lambda name: True)
+
+
+def test_the_filter_decides_what_is_kept() -> None:
+    page = parse_json_api_pieces(_pieces(NUMPY, 65536), BASE, KEEP)
+    assert page is not None and len(page.files) >= 5
+    assert all("cp312" in f.filename and "x86_64" in f.filename for f in page.files)
+    assert page.versions == ("2.0.2", "2.2.6", "2.3.1", "2.4.0", "2.4.6", "2.5.0rc1", "2.5.5")
+    none = parse_json_api_pieces(_pieces(NUMPY, 65536), BASE, lambda name: False)
+    assert none is not None and none.versions == page.versions and len(none.files) == 0
+
+
+def _doc(releases: dict[str, list[dict[str, Any]]], **dump: Any) -> bytes:
+    doc = {"info": {"name": "demo"}, "last_serial": 1, "releases": releases, "urls": []}
+    return json.dumps(doc, **dump).encode()
+
+
+def _file(version: str, **extra: Any) -> dict[str, Any]:
+    name = f"demo-{version}-cp312-cp312-manylinux_2_17_x86_64.whl"
+    return {
+        "filename": name,
+        "url": f"https://files.test/{name}",
+        "digests": {"sha256": "ab" * 32},
+        "size": 10,
+        "packagetype": "bdist_wheel",
+        **extra,
+    }
+
+
+def test_list_ends_inside_strings_and_nested_lists_are_not_taken_for_a_release_end() -> None:
+    tricky = {
+        "1.0": [_file("1.0", yanked=True, yanked_reason='broken ], "2.0": [ and ]} too')],
+        "2.0": [_file("2.0", extra=[1, [2]], more={"k": [3]})],
+        "3.0": [],
+        "4.0": [_file("4.0", yanked_reason="]")],
+    }
+    for dump in ({}, {"indent": 2}, {"separators": (",", ":")}):
+        data = _doc(tricky, **dump)
+        for size in (len(data), 5, 1):
+            page = parse_json_api_pieces(_pieces(data, size), BASE, KEEP)
+            assert page is not None
+            assert page.versions == ("1.0", "2.0", "3.0", "4.0")
+            assert [f.filename for f in page.files] == [
+                _file(v)["filename"] for v in ("1.0", "2.0", "4.0")
+            ]
+            assert page.files[0].yanked_reason == 'broken ], "2.0": [ and ]} too'
+            _same(data, size)
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b'{"releases": {"1.0": []}, "info": {"name": "demo"}}', "releases before info"),
+        (_doc({}), "no releases: a version's own document"),
+        (json.dumps({"info": {"name": "demo"}, "urls": []}).encode(), "no releases key"),
+        (_doc({"1.0": [_file("1.0")]})[:-40], "the body ends inside the releases"),
+        (b'{"info": {"nam', "the body ends in the head"),
+        (b'{"info": [1, 2, "releases": {"1.0": []}}', "a head that does not parse"),
+        (b"", "no body"),
+    ],
+)
+def test_documents_of_another_shape_are_left_to_the_whole_parse(data: bytes, why: str) -> None:
+    assert parse_json_api_pieces(_pieces(data, 16), BASE, KEEP) is None, why
+
+
+def test_a_bad_file_entry_raises_as_the_whole_parse_does() -> None:
+    data = _doc({"1.0": [{**_file("1.0"), "url": 5}]})
+    with pytest.raises(ValueError, match=r"Expected `str`, got `int` - at `\$.url`") as whole:
+        parse_json_api(data, BASE, KEEP)
+    with pytest.raises(ValueError) as pieces:
+        parse_json_api_pieces(_pieces(data, 64), BASE, KEEP)
+    assert str(pieces.value) == str(whole.value)
+
+
+def _large() -> bytes:
+    """numpy's recorded document with its releases repeated, to 6.8 MB."""
+    doc = json.loads(NUMPY)
+    releases = {}
+    for n in range(20):
+        for version, files in doc["releases"].items():
+            releases[f"{version}.post{n}"] = files
+    doc["releases"] = releases
+    return json.dumps(doc).encode()
+
+
+def test_a_large_document_is_never_held_whole() -> None:
+    data = _large()
+    assert len(data) > 6_000_000
+    whole = parse_json_api(data, BASE, KEEP)
+    tracemalloc.start()
+    try:
+        page = parse_json_api_pieces(_pieces(data, 512 * 1024), BASE, KEEP)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert page is not None and tuple(page.files) == tuple(whole.files)
+    assert len(page.versions) == len(whole.versions) == 140
+    # a piece, what is left of the one before, the two joined: about 3 x 512 KiB
+    assert peak < 2_000_000, peak
+
+
+def test_the_client_parses_a_spooled_document_in_pieces(tmp_path: Any) -> None:
+    data = _large()
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, BASE, body=data, content_type="application/json")
+        with IndexClient(INDEX_URL, cache_dir=tmp_path) as client:
+            tracemalloc.start()
+            try:
+                page = client.get_project("numpy", tags=TAGS)
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+    assert page.complete is False
+    assert tuple(page.files) == tuple(parse_json_api(data, BASE, KEEP).files)
+    # read back whole, the body alone would be all of it; this is mostly the spooling
+    assert peak < len(data) // 2, peak
