@@ -323,11 +323,15 @@ def _prepared_candidates(ready: PreparedWheel) -> tuple[_Todo, frozenset[MemberK
     """:func:`_candidates` of a wheel already read by ``prepare_wheel``, whose
     entries are the layer's: directories, symlinks and other ``.data`` schemes are
     not among them, and the names are the layer paths."""
-    todo: _Todo = [
-        (MemberKey(e.name, e.crc, e.compress_size, e.file_size, e.compress_type), e)
-        for e in ready.entries
-        if not (e.file_size < 4 or e.member.endswith(NOT_ELF) or e.compress_type not in (0, 8))
-    ]
+    todo: _Todo = []
+    for i, member in enumerate(ready.members):
+        if member.endswith(NOT_ELF):
+            continue
+        e = ready.entry(i)
+        if e.file_size >= 4 and e.compress_type in (0, 8):
+            todo.append(
+                (MemberKey(e.name, e.crc, e.compress_size, e.file_size, e.compress_type), e)
+            )
     return _once(todo)
 
 

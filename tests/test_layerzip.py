@@ -383,7 +383,7 @@ def test_forced_zip64_readable(demo: Path, tmp_path: Path) -> None:
     entries = sorted(layerzip.prepare_wheel(demo, T312).entries, key=lambda e: e.name)
     out = tmp_path / "z64.zip"
     with out.open("wb") as raw, layerzip._HashingWriter(raw) as writer:
-        layerzip._write_zip(writer, entries, zip64_limit=0, zip64_count_limit=0)
+        layerzip._write_zip(writer, entries, len(entries), zip64_limit=0, zip64_count_limit=0)
     infos = check_zip(out)
     assert list(infos) == EXPECTED_NAMES
     assert all(i.extract_version == 45 for i in infos.values())
