@@ -105,7 +105,7 @@ class _Verifier(LayoutChecks, ElfChecks):
         files = [i for i in infos if not i.is_dir()]
         size = sum(i.file_size for i in files)
         readable = [i for i in files if i.filename not in blocked] if blocked else files
-        self.files.update(i.filename for i in readable)
+        self.files.update(dict.fromkeys(i.filename for i in readable))
         self._layout(infos)
         self._extension_suffixes(files)
         self.readable = readable

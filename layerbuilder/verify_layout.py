@@ -113,7 +113,7 @@ class LayoutChecks(Checks):
                 "rebuild the zip without symlinks (zip without -y)",
             )
         else:
-            self.files.add(info.filename)
+            self.files[info.filename] = None
             self.warn(
                 "symlink",
                 info.filename,

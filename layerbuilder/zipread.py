@@ -182,6 +182,7 @@ def _parse_central(
     """The records in *central*, a central directory read from offset *start*, each
     passed through *make* if given; *concat* is added to their local header offsets."""
     records: list[Any] = []
+    attrs: dict[int, int] = {}  # each external attribute once: a layer holds two or three
     unpack = _CENTRAL_READ.unpack_from
     pos = 0
     end = len(central)
@@ -218,7 +219,7 @@ def _parse_central(
             crc,
             csize,
             size,
-            attr,
+            attrs.setdefault(attr, attr),
             offset + concat,
             system,
         )
