@@ -381,7 +381,8 @@ def _read_members(
 ) -> WheelScan:
     read: dict[MemberKey, Scanned] = {}
     unread: set[MemberKey] = set()
-    head = bytearray(SmallSteps.HEAD)  # one for all these members, in turn
+    # one head for all these members, in turn, as large as the largest needs
+    head = bytearray(min(SmallSteps.HEAD, max((info.file_size for _, info in todo), default=0)))
     for key, info in todo:
         if stop is not None and stop.is_set():
             unread.add(key)
