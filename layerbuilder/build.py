@@ -27,6 +27,7 @@ from .errors import LayerTooLarge, LockMismatch
 from .index import IndexClient
 from .layerzip import LayerReport, PreparedWheel, prepare_wheel, wheel_metadata, write_layer
 from .limits import MAX_LICENSE, MAX_UNZIPPED
+from .memory import give_back_free_memory
 from .models import DistFile, parse_timestamp
 from .naming import default_layer_name, validate_layer_name
 from .plan import Plan, PlannedWheel
@@ -345,6 +346,7 @@ def build_layer(
             # the wheels' member records are done with: free them for verify's
             prepared.clear()
             del top
+            give_back_free_memory()
             try:
                 if report.unzipped_size > MAX_UNZIPPED:
                     raise _too_large(report, plan, paths)

@@ -35,6 +35,12 @@ resident.  At the end of a 250 MB layer's build the thread arena held 4.6 MB of 
 256 KiB blocks that downloads, zip copies and inflating use over and over, and below
 the documents: the build's peak went from 49.9 to 47.4 MB (8 runs each), and the
 ``requests`` build's stayed at 38.6 MB.
+
+Free heap pages
+---------------
+Unlike the settings above, :func:`give_back_free_memory` is not for the entry points
+alone: a build calls it once the zip is written (see its docstring).  It only hands
+free pages back to the system, so it is harmless wherever it runs.
 """
 
 from __future__ import annotations
@@ -44,7 +50,14 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["ARENAS", "THRESHOLD", "fix_malloc_thresholds", "limit_malloc_arenas", "no_cyclic_gc"]
+__all__ = [
+    "ARENAS",
+    "THRESHOLD",
+    "fix_malloc_thresholds",
+    "give_back_free_memory",
+    "limit_malloc_arenas",
+    "no_cyclic_gc",
+]
 
 #: malloc arenas asked for (glibc's default is eight per core)
 ARENAS = 1
@@ -56,16 +69,34 @@ _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 
 
-def _mallopt() -> Any:
-    """glibc's ``mallopt``, or None (not Linux, or a C library without it)."""
+def _libc(name: str) -> Any:
+    """glibc's function *name*, or None (not Linux, or a C library without it)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
         import ctypes
 
-        return ctypes.CDLL(None).mallopt
+        return getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError):
         return None
+
+
+def _mallopt() -> Any:
+    return _libc("mallopt")
+
+
+def give_back_free_memory() -> bool:
+    """Hand the free pages of the malloc heap back to the system (glibc's
+    ``malloc_trim(0)``, which also releases free pages in the middle of the heap);
+    True if any were.  A no-op (False) where there is no ``malloc_trim``.
+
+    A build calls it between writing the zip and verifying it: the zip writer's
+    buffers and the reads of the wheels leave megabytes free in the heap, where
+    Python's objects (which live in arenas of their own) cannot use them, and
+    verify then needs room for the layer's members.  In single builds of a 241 MB
+    layer that took verify's peak from about 43.6 to 42.3 MB, for 0.4 ms."""
+    trim = _libc("malloc_trim")
+    return bool(trim(0)) if trim is not None else False
 
 
 def limit_malloc_arenas(arenas: int = ARENAS) -> bool:

@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from layerbuilder.memory import THRESHOLD, fix_malloc_thresholds, limit_malloc_arenas
+from layerbuilder.memory import (
+    THRESHOLD,
+    fix_malloc_thresholds,
+    give_back_free_memory,
+    limit_malloc_arenas,
+)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
@@ -27,6 +32,31 @@ def test_elsewhere_it_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "platform", "darwin")
     assert limit_malloc_arenas() is False
     assert fix_malloc_thresholds() is False
+    assert give_back_free_memory() is False
+
+
+# Blocks of 64 KiB come from the heap; freed, they stay resident until trimmed.
+_TRIM_PROBE = """
+import sys
+from layerbuilder.memory import give_back_free_memory
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS"))
+give_back_free_memory()
+keep = [bytes(range(256)) * 256 for _ in range(800)]  # 50 MB in 64 KiB blocks
+tail = bytes(100_000)  # a heap block above them: only trimming inside the heap gives back
+del keep
+before = rss()
+print(give_back_free_memory(), before - rss())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_free_heap_pages_are_given_back() -> None:
+    done = subprocess.run([sys.executable, "-c", _TRIM_PROBE], capture_output=True, text=True)
+    gave, kb = done.stdout.split()
+    assert gave == "True", done.stderr
+    assert int(kb) > 40_000  # of the 50 MB freed
 
 
 # After a 4 MB block is freed, is a 1 MB block still given a map of its own (counted
