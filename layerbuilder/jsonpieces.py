@@ -67,6 +67,7 @@ def parse_json_api_pieces(pieces: Iterator[bytes], base_url: str, keep: Keep) ->
     if name is None or _EMPTY.match(buf, start):
         return None  # no releases: a version's own document, whose files are in "urls"
     versions: list[str] = []
+    listed: set[str] = set()
     entries: list[_WireFile] = []
     look = start  # where to look for the end of the current version's list
     while True:
@@ -90,6 +91,9 @@ def parse_json_api_pieces(pieces: Iterator[bytes], base_url: str, keep: Keep) ->
             look = close  # the same, followed by "," or "}"
             continue
         for version, files in release.items():
+            if version in listed:
+                return None  # a version twice: decoded whole, the last one wins
+            listed.add(version)
             versions.append(version)
             entries.extend(_kept(files, keep))
         del release

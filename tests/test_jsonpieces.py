@@ -99,6 +99,10 @@ def test_list_ends_inside_strings_and_nested_lists_are_not_taken_for_a_release_e
         (b'{"info": {"nam', "the body ends in the head"),
         (b'{"info": [1, 2, "releases": {"1.0": []}}', "a head that does not parse"),
         (b"", "no body"),
+        (
+            b'{"info": {"name": "demo"}, "releases": {"1.0": [], "2.0": [], "1.0": []}}',
+            "a version twice (decoded whole, the last one wins)",
+        ),
     ],
 )
 def test_documents_of_another_shape_are_left_to_the_whole_parse(data: bytes, why: str) -> None:
