@@ -233,7 +233,7 @@ def read_member(
 
 
 def _head(size: int) -> bytearray:
-    """A buffer for the head of one member *size* bytes long."""
+    """A buffer for the head of members at most *size* bytes long."""
     return bytearray(min(size, SmallSteps.HEAD))
 
 
@@ -382,7 +382,7 @@ def _read_members(
     read: dict[MemberKey, Scanned] = {}
     unread: set[MemberKey] = set()
     # one head for all these members, in turn, as large as the largest needs
-    head = bytearray(min(SmallSteps.HEAD, max((info.file_size for _, info in todo), default=0)))
+    head = _head(max((info.file_size for _, info in todo), default=0))
     for key, info in todo:
         if stop is not None and stop.is_set():
             unread.add(key)

@@ -33,7 +33,6 @@ from .models import Keep, ProjectPage, _Info, _kept, _page, _WireFile
 __all__ = ["parse_json_api_pieces"]
 
 _RELEASES = re.compile(rb'"releases"\s*:\s*\{\s*')
-_EMPTY = re.compile(rb"\}")
 _CLOSE = ord("}")
 
 
@@ -64,7 +63,7 @@ def parse_json_api_pieces(pieces: Iterator[bytes], base_url: str, keep: Keep) ->
     if at < 0:
         return None
     name = _name(buf[:at])
-    if name is None or _EMPTY.match(buf, start):
+    if name is None or buf.startswith(b"}", start):
         return None  # no releases: a version's own document, whose files are in "urls"
     versions: list[str] = []
     listed: set[str] = set()

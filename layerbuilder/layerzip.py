@@ -156,9 +156,6 @@ class PreparedWheel(msgspec.Struct, frozen=True):
     numbers: array[int]  # the _NUMBERS of each entry, one after another
     dropped: tuple[str, ...]
 
-    def __len__(self) -> int:
-        return len(self.paths)
-
     def entry(self, i: int) -> _Entry:
         """Entry *i*, made now."""
         return _Entry._make(self.row(i))

@@ -81,10 +81,6 @@ def _libc(name: str) -> Any:
         return None
 
 
-def _mallopt() -> Any:
-    return _libc("mallopt")
-
-
 def give_back_free_memory() -> bool:
     """Hand the free pages of the malloc heap back to the system (glibc's
     ``malloc_trim(0)``, which also releases free pages in the middle of the heap);
@@ -105,7 +101,7 @@ def limit_malloc_arenas(arenas: int = ARENAS) -> bool:
     A no-op (False) off Linux, on a C library without ``mallopt`` (musl), and when
     the user set ``MALLOC_ARENA_MAX`` themselves.
     """
-    mallopt = _mallopt()
+    mallopt = _libc("mallopt")
     if mallopt is None or "MALLOC_ARENA_MAX" in os.environ:
         return False
     return bool(mallopt(_M_ARENA_MAX, arenas))
@@ -118,7 +114,7 @@ def fix_malloc_thresholds(threshold: int = THRESHOLD) -> bool:
     A no-op (False) where :func:`limit_malloc_arenas` is one, and when the user set
     ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` themselves.
     """
-    mallopt = _mallopt()
+    mallopt = _libc("mallopt")
     if mallopt is None or {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & set(os.environ):
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, threshold)) & bool(mallopt(_M_TRIM_THRESHOLD, threshold))
