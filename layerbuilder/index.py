@@ -40,7 +40,7 @@ from requests.adapters import HTTPAdapter
 from . import __version__
 from .errors import IndexUnavailable, IntegrityError, InvalidRequirement, ProjectNotFound
 from .httpcache import DiskCache, EntryFile
-from .jsonpieces import parse_json_api_pieces
+from .jsonpieces import lazy_json_api_pieces
 from .models import (
     DistFile,
     Keep,
@@ -480,21 +480,26 @@ class IndexClient:
     def _parse_pieces(
         self, body: Spooled, url: str, final_url: str, keep: Keep
     ) -> ProjectPage | None:
-        """A large JSON API document parsed from its file a release at a time
-        (:mod:`layerbuilder.jsonpieces`); None when it is not in the shape that
-        allows it, and then it is parsed whole.  The body is closed unless None."""
+        """A large JSON API document read from its file a release at a time
+        (:mod:`layerbuilder.jsonpieces`), each version's files left there until
+        the page is asked for them; None when it is not in the shape that allows
+        it, and then it is parsed whole.  The page owns the body from then on:
+        it is closed once every version is read, or with the page."""
+
+        def fail(exc: Exception) -> Exception:
+            return _unreadable(url, exc) if isinstance(exc, OSError) else self._unparsable(url, exc)
+
         with self._parse_lock:
             try:
-                page = parse_json_api_pieces(body.pieces(), final_url, keep)
+                return lazy_json_api_pieces(
+                    body.pieces(), final_url, keep, body.pread, body.close, fail
+                )
             except OSError as exc:
                 body.close()
                 raise _unreadable(url, exc) from exc
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 body.close()
                 raise self._unparsable(url, exc) from exc
-        if page is not None:
-            body.close()
-        return page
 
     @contextmanager
     def _held(self, body: bytes | Spooled, url: str) -> Iterator[bytes]:

@@ -15,6 +15,14 @@ text up to it is not a whole ``"<version>": [...]`` and does not decode, so the
 parser looks further.  The text up to the true end always decodes, and no other
 one can (a prefix cut at any other ``]`` leaves a string or a bracket open).
 
+:func:`lazy_json_api_pieces` goes one step further and decodes no version's
+files while reading: it notes where each version's list lies in the body, and the
+page reads a list back (one ``pread``) when it is asked for that version's files.
+The resolver asks for the newest version first and seldom for more
+(:func:`layerbuilder.select.newest_candidate`): of numpy's 154 versions it reads
+one, where decoding every file entry's name to filter it took three quarters of
+the parse (20.7 against 6.9 ms for numpy's 3.8 MB).
+
 Whatever does not fit this shape (no ``info`` before ``releases``, no releases,
 a body that ends early or does not parse) gives None, and the caller parses the
 whole body as before: what this module returns is always what
@@ -24,16 +32,19 @@ whole body as before: what this module returns is always what
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import msgspec
 
 from .models import Keep, ProjectPage, _Info, _kept, _page, _WireFile
 
-__all__ = ["parse_json_api_pieces"]
+__all__ = ["lazy_json_api_pieces", "parse_json_api_pieces"]
 
 _RELEASES = re.compile(rb'"releases"\s*:\s*\{\s*')
 _CLOSE = ord("}")
+_T = TypeVar("_T")
 
 
 class _Head(msgspec.Struct, frozen=True):
@@ -42,6 +53,8 @@ class _Head(msgspec.Struct, frozen=True):
 
 _HEAD_DECODER = msgspec.json.Decoder(_Head)
 _RELEASE_DECODER = msgspec.json.Decoder(dict[str, list[msgspec.Raw]])
+# finding where each version's list ends needs its text to decode, not its entries
+_SPAN_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 def parse_json_api_pieces(pieces: Iterator[bytes], base_url: str, keep: Keep) -> ProjectPage | None:
@@ -49,7 +62,98 @@ def parse_json_api_pieces(pieces: Iterator[bytes], base_url: str, keep: Keep) ->
     with only the files *keep* keeps; None when the document is not in the shape
     this reads (the caller then parses it whole).  Errors in a file entry raise
     as :func:`~layerbuilder.models.parse_json_api` raises them."""
+    entries: list[_WireFile] = []
+
+    def take(files: list[msgspec.Raw], start: int, end: int) -> None:
+        entries.extend(_kept(files, keep))
+
+    found = _scan(pieces, _RELEASE_DECODER, take)
+    if found is None:
+        return None
+    name, versions = found
+    return _page(name, entries, versions, base_url, complete=False)
+
+
+def lazy_json_api_pieces(
+    pieces: Iterator[bytes],
+    base_url: str,
+    keep: Keep,
+    read: Callable[[int, int], bytes],
+    close: Callable[[], None],
+    fail: Callable[[Exception], Exception],
+) -> ProjectPage | None:
+    """:func:`parse_json_api_pieces`, with each version's files left in the
+    document until they are asked for.
+
+    The body is read through once, to find where each version's list lies; then
+    ``read(offset, size)`` reads one list back when the page needs it (the
+    resolver asks for the newest releases first and, mostly, for nothing else:
+    :meth:`~layerbuilder.models.FileList.newest_first`).  *close* lets the body
+    go, once every list has been read or the page is dropped.  An error reading or
+    decoding a list later raises ``fail(error)``.  None (with the body left open)
+    when the document is not in the shape this reads.
+    """
+    spans: list[tuple[int, int]] = []
+
+    def take(files: msgspec.Raw, start: int, end: int) -> None:
+        spans.append((start, end))
+
+    found = _scan(pieces, _SPAN_DECODER, take)
+    if found is None:
+        return None
+    name, versions = found
+    releases = _Releases(spans, versions, keep, read, close, fail)
+    return _page(name, releases, versions, base_url, complete=False)
+
+
+class _Releases:
+    """The lists of one document's versions, in the file the document is in
+    (a :class:`~layerbuilder.models.ReleaseSource`)."""
+
+    def __init__(
+        self,
+        spans: list[tuple[int, int]],
+        versions: tuple[str, ...],
+        keep: Keep,
+        read: Callable[[int, int], bytes],
+        close: Callable[[], None],
+        fail: Callable[[Exception], Exception],
+    ) -> None:
+        self._spans = spans
+        self.versions = versions
+        self._keep = keep
+        self._read = read
+        self._fail = fail
+        # the body is let go when the page is, if it was not read through before
+        self._closer = weakref.finalize(self, close)
+
+    def entries(self, i: int) -> list[_WireFile]:
+        """The files of version *i* (in document order) that the filter keeps."""
+        start, end = self._spans[i]
+        try:
+            data = self._read(start, end - start)
+            if len(data) != end - start:
+                raise OSError(f"the document's file gave {len(data)} of {end - start} bytes")
+            files = _RELEASE_DECODER.decode(b"{" + data + b"}")[self.versions[i]]
+            return _kept(files, self._keep)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise self._fail(exc) from exc
+
+    def close(self) -> None:
+        self._closer()
+
+
+def _scan(
+    pieces: Iterator[bytes],
+    decoder: msgspec.json.Decoder[dict[str, _T]],
+    take: Callable[[_T, int, int], None],
+) -> tuple[str, tuple[str, ...]] | None:
+    """Read the document that *pieces* yields; call ``take(files, start, end)``
+    for each version's list, in order: the list as *decoder* decodes it, and
+    where ``"<version>": [...]`` lies in the body.  The project's name and every
+    version; None when the document is not in the shape this reads."""
     buf = b""
+    base = 0  # where buf starts in the body
     at = start = -1  # where "releases" begins, and where its first version does
     for piece in pieces:
         seen = max(0, len(buf) - 32)  # "releases": { may straddle two pieces
@@ -67,7 +171,6 @@ def parse_json_api_pieces(pieces: Iterator[bytes], base_url: str, keep: Keep) ->
         return None  # no releases: a version's own document, whose files are in "urls"
     versions: list[str] = []
     listed: set[str] = set()
-    entries: list[_WireFile] = []
     look = start  # where to look for the end of the current version's list
     while True:
         close = buf.find(b"]", look) + 1
@@ -78,6 +181,7 @@ def parse_json_api_pieces(pieces: Iterator[bytes], base_url: str, keep: Keep) ->
                 return None  # the body ends inside the releases
             buf = b"".join((memoryview(buf)[start:], piece))
             del piece
+            base += start
             look -= start
             start = 0
             continue
@@ -85,7 +189,7 @@ def parse_json_api_pieces(pieces: Iterator[bytes], base_url: str, keep: Keep) ->
             look = close  # a "]" inside a string or a nested list
             continue
         try:
-            release = _RELEASE_DECODER.decode(b"{" + buf[start:close] + b"}")
+            release = decoder.decode(b"{" + buf[start:close] + b"}")
         except msgspec.DecodeError:
             look = close  # the same, followed by "," or "}"
             continue
@@ -94,10 +198,10 @@ def parse_json_api_pieces(pieces: Iterator[bytes], base_url: str, keep: Keep) ->
                 return None  # a version twice: decoded whole, the last one wins
             listed.add(version)
             versions.append(version)
-            entries.extend(_kept(files, keep))
+            take(files, base + start, base + close)
         del release
         if buf[after] == _CLOSE:
-            return _page(name, entries, tuple(versions), base_url, complete=False)
+            return name, tuple(versions)
         start = look = after + 1
 
 

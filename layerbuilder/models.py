@@ -8,8 +8,9 @@ to which one the index speaks.
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Optional, TypeVar, overload
+from typing import Any, Optional, Protocol, TypeVar, overload
 from urllib.parse import urljoin
 
 import msgspec
@@ -27,6 +28,7 @@ __all__ = [
     "FileList",
     "Keep",
     "ProjectPage",
+    "ReleaseSource",
     "filename_platforms",
     "parse_json_api",
     "parse_simple_json",
@@ -367,6 +369,19 @@ def _file(project: NormalizedName, entry: _WireFile, base_url: str) -> DistFile:
     )
 
 
+class ReleaseSource(Protocol):
+    """A document's versions whose files are read only when asked for
+    (:func:`layerbuilder.jsonpieces.lazy_json_api_pieces`)."""
+
+    versions: tuple[str, ...]
+
+    def entries(self, i: int) -> list[_WireFile]:
+        """The kept files of ``versions[i]``, in document order."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class FileList(Sequence[DistFile]):
     """A parsed page's files, each made a :class:`DistFile` on first use.
 
@@ -375,15 +390,90 @@ class FileList(Sequence[DistFile]):
     :meth:`for_platforms` picks those by filename alone, so the rest stay compact
     decoded entries.  Equal to the tuple of its files; safe to share between
     threads (two threads may make the same file; the values are equal).
+
+    Made from a :class:`ReleaseSource`, it reads a version's files only when
+    asked: :meth:`newest_first` reads as many versions as its caller takes, and
+    anything else that looks at the files reads them all, in document order, so
+    that the list is then what it would have been had they been read at once.
     """
 
-    __slots__ = ("_base_url", "_entries", "_made", "_project")
+    __slots__ = ("_base_url", "_entries", "_lock", "_made", "_parts", "_project", "_source")
 
-    def __init__(self, project: NormalizedName, entries: list[_WireFile], base_url: str) -> None:
+    def __init__(
+        self,
+        project: NormalizedName,
+        entries: list[_WireFile] | ReleaseSource,
+        base_url: str,
+    ) -> None:
         self._project = project
-        self._entries = entries
         self._base_url = base_url
-        self._made: list[DistFile | None] = [None] * len(entries)
+        self._source: ReleaseSource | None = None
+        # each version read from the source: its entries and their files
+        self._parts: dict[int, tuple[list[_WireFile], list[DistFile]]] = {}
+        self._lock = threading.Lock()
+        if isinstance(entries, list):
+            self._entries = entries
+            self._made: list[DistFile | None] = [None] * len(entries)
+        else:
+            self._source = entries
+            self._entries = []
+            self._made = []
+
+    def _all(self) -> list[_WireFile]:
+        """Every entry, reading the versions not read yet (all of them, once)."""
+        if self._source is not None:
+            with self._lock:
+                source = self._source
+                if source is not None:
+                    parts = [self._part(i) for i in range(len(source.versions))]
+                    self._made = [f for _, files in parts for f in files]
+                    self._entries = [e for entries, _ in parts for e in entries]
+                    self._source = None
+                    source.close()
+        return self._entries
+
+    def _part(self, i: int) -> tuple[list[_WireFile], list[DistFile]]:
+        """Version *i*'s entries and files, read from the source once (under the lock)."""
+        part = self._parts.get(i)
+        if part is None:
+            assert self._source is not None
+            entries = self._source.entries(i)
+            files = [_file(self._project, e, self._base_url) for e in entries]
+            part = self._parts[i] = (entries, files)
+        return part
+
+    @property
+    def unread(self) -> int:
+        """How many versions are still to be read from the source (0 once every
+        one is, and always for a list made whole)."""
+        source = self._source
+        return 0 if source is None else len(source.versions) - len(self._parts)
+
+    def newest_first(self) -> Iterator[tuple[DistFile, ...]] | None:
+        """The files version by version, newest first (versions that compare equal
+        together), reading each version only when the iteration reaches it.  None
+        when the versions are all read already (then the list is the cheaper way)
+        or one of them is not a valid version (then only the whole list orders
+        them as the resolver does)."""
+        source = self._source
+        if source is None:
+            return None
+        groups: dict[Version, list[int]] = {}
+        for i, text in enumerate(source.versions):
+            try:
+                groups.setdefault(Version(text), []).append(i)
+            except InvalidVersion:
+                return None
+        return self._groups([groups[v] for v in sorted(groups, reverse=True)])
+
+    def _groups(self, order: list[list[int]]) -> Iterator[tuple[DistFile, ...]]:
+        for group in order:
+            with self._lock:
+                if self._source is None:  # read whole meanwhile: the parts are all there
+                    files = [f for i in group for f in self._parts[i][1]]
+                else:
+                    files = [f for i in group for f in self._part(i)[1]]
+            yield tuple(files)
 
     def _get(self, i: int) -> DistFile:
         made = self._made[i]
@@ -392,7 +482,7 @@ class FileList(Sequence[DistFile]):
         return made
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._all())
 
     @overload
     def __getitem__(self, index: int) -> DistFile: ...
@@ -401,12 +491,13 @@ class FileList(Sequence[DistFile]):
     def __getitem__(self, index: slice) -> tuple[DistFile, ...]: ...
 
     def __getitem__(self, index: int | slice) -> DistFile | tuple[DistFile, ...]:
+        entries = self._all()
         if isinstance(index, slice):
-            return tuple(self._get(i) for i in range(*index.indices(len(self._entries))))
-        return self._get(range(len(self._entries))[index])
+            return tuple(self._get(i) for i in range(*index.indices(len(entries))))
+        return self._get(range(len(entries))[index])
 
     def __iter__(self) -> Iterator[DistFile]:
-        return (self._get(i) for i in range(len(self._entries)))
+        return (self._get(i) for i in range(len(self._all())))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (FileList, tuple)):
@@ -417,11 +508,15 @@ class FileList(Sequence[DistFile]):
         return hash(tuple(self))
 
     def __repr__(self) -> str:
+        source = self._source  # (a repr reads nothing)
+        if source is not None:
+            unread = f"{self.unread} of {len(source.versions)} versions unread"
+            return f"FileList({self._project!r}, {unread})"
         return f"FileList({self._project!r}, {len(self._entries)} files)"
 
     def for_platforms(self, platforms: frozenset[str]) -> tuple[DistFile, ...]:
         keep = platform_filter(platforms)
-        return tuple(self._get(i) for i, entry in enumerate(self._entries) if keep(entry.filename))
+        return tuple(self._get(i) for i, entry in enumerate(self._all()) if keep(entry.filename))
 
 
 def _kept(raws: Iterable[msgspec.Raw], keep: Keep) -> list[_WireFile]:
@@ -434,7 +529,11 @@ def _keep_only(entries: list[_WireFile], keep: Keep | None) -> list[_WireFile]:
 
 
 def _page(
-    name: str, entries: list[_WireFile], versions: tuple[str, ...], base_url: str, complete: bool
+    name: str,
+    entries: list[_WireFile] | ReleaseSource,
+    versions: tuple[str, ...],
+    base_url: str,
+    complete: bool,
 ) -> ProjectPage:
     """The page of either parser."""
     project = canonicalize_name(name)

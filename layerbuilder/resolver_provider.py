@@ -52,7 +52,14 @@ from .resolver_types import (
     Unusable,
     parse_metadata,
 )
-from .select import Candidate, Usable, candidates, requires_python_version, usable_wheels
+from .select import (
+    Candidate,
+    Usable,
+    candidates,
+    newest_candidate,
+    requires_python_version,
+    usable_wheels,
+)
 from .targets import Target
 
 __all__ = ["Provider"]
@@ -112,6 +119,17 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
             usable = (page, usable_wheels(wheels, self._target, self.exclude_newer))
             self._usable_pages[page.name] = usable
         return usable[1]
+
+    def newest(self, page: ProjectPage, specifier: SpecifierSet) -> Candidate | None:
+        """``select(page, specifier)[0]``, reading no more of the page than that
+        needs (:func:`~layerbuilder.select.newest_candidate`)."""
+        return newest_candidate(
+            page,
+            self._target,
+            specifier,
+            prereleases=True if self._pre else None,
+            exclude_newer=self.exclude_newer,
+        )
 
     def select(self, page: ProjectPage, specifier: SpecifierSet) -> list[Candidate]:
         return candidates(
@@ -209,7 +227,7 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
         identifier: str,
         requirements: Mapping[str, Iterator[Req]],
         incompatibilities: Mapping[str, Iterator[Cand]],
-    ) -> list[Cand]:
+    ) -> list[Cand] | Callable[[], Iterator[Cand]]:
         reqs = list(requirements[identifier])
         if identifier == PYTHON_IDENTIFIER:
             ok = all(self.is_satisfied_by(r, self.python) for r in reqs)
@@ -228,20 +246,26 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
                 elif isinstance(r, Spec):
                     specs.append(r)
         constraint = self._constraints.get(name)
-        found: list[Cand]
         if explicit:
             found = [self._with_extras(b, extras) if extras else b for b in explicit]
-            found = [
+            return [
                 c
                 for c in found
                 if (constraint is None or constraint.specifier.contains(c.version, True))
                 and all(self.is_satisfied_by(r, c) for r in reqs)
+                and c not in incompatible
             ]
-        elif not specs:
+        if not specs:
             return []
-        else:
-            found = list(self._found(name, extras, specs, constraint))
-        return [c for c in found if c not in incompatible]
+
+        def matches() -> Iterator[Cand]:
+            # resolvelib calls this once per find_matches and keeps what it took:
+            # the newest candidate comes without reading the whole page, the rest
+            # only if the resolver looks past it (see _found)
+            found = self._found(name, extras, specs, constraint)
+            return (c for c in found if c not in incompatible)
+
+        return matches
 
     def _found(
         self, name: str, extras: frozenset[str], specs: list[Spec], constraint: Spec | None
@@ -269,13 +293,17 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
                 page.name, tuple(f for f in page.files if f.sha256 in hashes), page.versions
             )
             found = self.select(hashed, specifier)
-        if not found:
-            found = self.select(page, specifier)
-        if found:
-            self.fetcher.prefetch_metadata(found[0])
-        for c in found:
-            base = self._base(c)
-            yield self._with_extras(base, extras) if extras else base
+        first = found[0] if found else self.newest(page, specifier)
+        if first is None:
+            return
+        self.fetcher.prefetch_metadata(first)
+        base = self._base(first)
+        yield self._with_extras(base, extras) if extras else base
+        # the rest of the list, in its order, only when the resolver asks for it
+        for c in found or self.select(page, specifier):
+            if c != first:
+                base = self._base(c)
+                yield self._with_extras(base, extras) if extras else base
 
     def is_satisfied_by(self, requirement: Req, candidate: Cand) -> bool:
         if isinstance(requirement, Explicit):
@@ -337,9 +365,8 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
     def _ahead_page(
         self, specifier: SpecifierSet, extras: frozenset[str], page: ProjectPage
     ) -> None:
-        found = self.select(page, specifier)
-        if found:
-            pick = found[0]
+        pick = self.newest(page, specifier)
+        if pick is not None:
             if self.on_guess is not None:
                 self.on_guess(pick.file)
             self.fetcher.prefetch_metadata(

@@ -49,7 +49,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .errors import NoCompatibleWheel, SdistOnly, VersionNotFound
-from .models import DistFile, ProjectPage
+from .models import DistFile, FileList, ProjectPage
 from .targets import ARCHES, RUNTIMES, Target
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "candidates",
     "choose",
     "explain_no_match",
+    "newest_candidate",
     "requires_python_version",
     "usable_wheels",
 ]
@@ -244,6 +245,45 @@ def candidates(
     return [
         Candidate(page.name, version, best[version][1]) for version in sorted(best, reverse=True)
     ]
+
+
+def newest_candidate(
+    page: ProjectPage,
+    target: Target,
+    specifier: SpecifierSet = SpecifierSet(),  # noqa: B008 - immutable in practice
+    *,
+    prereleases: bool | None = None,
+    exclude_newer: _dt.datetime | None = None,
+) -> Candidate | None:
+    """``candidates(...)[0]`` (None when there is none), reading as few of the
+    page's versions as that needs.
+
+    A page whose versions are still unread (:meth:`FileList.newest_first`) is
+    read newest version first, and only until the candidates of the versions read
+    so far settle the first: a final release (then no older version comes before
+    it, and PEP 440 leaves pre-releases out), or any candidate when pre-releases
+    are let in.  numpy's document lists 4,415 files over 154 versions; the first
+    candidate is nearly always in the newest.  This takes the index at its word
+    that each file is listed under its own version, as PyPI's JSON API lists them.
+    """
+    releases = page.files.newest_first() if isinstance(page.files, FileList) else None
+    if releases is not None and not _is_pinned(specifier):  # (the yanked rule needs all)
+        settled = _pre_policy(specifier, prereleases) is True
+        seen: list[DistFile] = []
+        for files in releases:
+            if not files:
+                continue
+            seen.extend(files)
+            part = ProjectPage(page.name, tuple(seen), page.versions, complete=False)
+            found = candidates(
+                part, target, specifier, prereleases=prereleases, exclude_newer=exclude_newer
+            )
+            if found and (settled or not found[0].version.is_prerelease):
+                return found[0]
+    found = candidates(
+        page, target, specifier, prereleases=prereleases, exclude_newer=exclude_newer
+    )
+    return found[0] if found else None
 
 
 def choose(

@@ -66,6 +66,10 @@ class Spooled:
             raise OSError(f"the spooled body gave {len(data)} of {self.size} bytes")
         return data
 
+    def pread(self, offset: int, size: int) -> bytes:
+        """*size* bytes of the body from *offset* (fewer only past its end)."""
+        return os.pread(self._file.fileno(), min(size, max(0, self.size - offset)), offset)
+
     def pieces(self, size: int = CHUNK) -> Iterator[bytes]:
         """The body from the start, *size* bytes at a time."""
         fd = self._file.fileno()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import tracemalloc
 from collections.abc import Iterator
@@ -11,9 +12,11 @@ import pytest
 import responses
 from fakeindex import FIXTURES, INDEX_URL
 from packaging.tags import Tag
+from packaging.version import Version
 
+from layerbuilder.errors import IndexUnavailable
 from layerbuilder.index import IndexClient
-from layerbuilder.jsonpieces import parse_json_api_pieces
+from layerbuilder.jsonpieces import lazy_json_api_pieces, parse_json_api_pieces
 from layerbuilder.models import parse_json_api, tag_filter
 from layerbuilder.targets import get_target
 
@@ -160,3 +163,143 @@ def test_the_client_parses_a_spooled_document_in_pieces(tmp_path: Any) -> None:
     assert tuple(page.files) == tuple(parse_json_api(data, BASE, KEEP).files)
     # read back whole, the body alone would be all of it; this is mostly the spooling
     assert peak < len(data) // 2, peak
+
+
+# -- versions read when asked (lazy_json_api_pieces) ---------------------------------
+
+
+class _Body:
+    """A document's bytes as the client's spool file gives them, counting reads."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.reads: list[tuple[int, int]] = []
+        self.closed = 0
+
+    def read(self, offset: int, size: int) -> bytes:
+        self.reads.append((offset, size))
+        return self.data[offset : offset + size]
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class _Unparsable(Exception):
+    pass
+
+
+def _lazy(body: _Body, size: int = 4096, keep: Any = KEEP) -> Any:
+    return lazy_json_api_pieces(
+        _pieces(body.data, size), BASE, keep, body.read, body.close, _Unparsable
+    )
+
+
+@pytest.mark.parametrize("size", [1 << 20, 4096, 7])
+@pytest.mark.parametrize("doc", sorted((FIXTURES / "index").glob("*.json")), ids=lambda p: p.stem)
+def test_read_when_asked_every_recorded_document_reads_as_it_parses_whole(
+    doc: Any, size: int
+) -> None:
+    data = doc.read_bytes()
+    for keep in (KEEP, lambda name: True):
+        whole = parse_json_api(data, BASE, keep)
+        body = _Body(data)
+        page = _lazy(body, size, keep)
+        assert (page.name, page.versions, page.complete) == (whole.name, whole.versions, False)
+        assert body.reads == [] and page.files.unread == len(whole.versions)
+        assert tuple(page.files) == tuple(whole.files)
+        # each version's list read once, then the body let go
+        assert len(body.reads) == len(whole.versions) and body.closed == 1
+        assert page.files.unread == 0 and tuple(page.files) == tuple(whole.files)
+        assert len(body.reads) == len(whole.versions)
+
+
+def test_newest_first_reads_a_version_when_the_iteration_reaches_it() -> None:
+    body = _Body(NUMPY)
+    page = _lazy(body)
+    assert page.versions == ("2.0.2", "2.2.6", "2.3.1", "2.4.0", "2.4.6", "2.5.0rc1", "2.5.5")
+    newest = page.files.newest_first()
+    assert body.reads == []
+    first = next(newest)
+    assert len(body.reads) == 1 and page.files.unread == 6
+    # the span read is '"2.5.5": [...]' (after the whitespace before it)
+    offset, size = body.reads[0]
+    assert NUMPY[offset : offset + size].lstrip().startswith(b'"2.5.5": [')
+    assert NUMPY[offset : offset + size].endswith(b"]") and size < len(NUMPY) // 5
+    assert first and {f.version for f in first} == {Version("2.5.5")}
+    whole = parse_json_api(NUMPY, BASE, KEEP)
+    assert first == tuple(f for f in whole.files if f.version == Version("2.5.5"))
+    rest = list(newest)
+    assert [{str(f.version) for f in files} for files in rest] == [
+        {"2.5.0rc1"},
+        {"2.4.6"},
+        {"2.4.0"},
+        {"2.3.1"},
+        {"2.2.6"},
+        {"2.0.2"},
+    ]
+    assert len(body.reads) == 7 and body.closed == 0  # read, but not yet made whole
+    assert tuple(page.files) == tuple(whole.files)
+    assert len(body.reads) == 7 and body.closed == 1  # nothing read twice
+
+
+def test_versions_that_compare_equal_come_together_and_invalid_ones_read_all() -> None:
+    data = _doc({"1.0": [_file("1.0")], "0.9": [_file("0.9")], "1.0.0": [_file("1.0.0")]})
+    page = _lazy(_Body(data), 8)
+    groups = [[f.filename for f in files] for files in page.files.newest_first()]
+    assert groups == [
+        [_file("1.0")["filename"], _file("1.0.0")["filename"]],
+        [_file("0.9")["filename"]],
+    ]
+    odd = _lazy(_Body(_doc({"1.0": [_file("1.0")], "latest": [_file("1.0")]})), 8)
+    assert odd.files.newest_first() is None  # only the whole list orders such a page
+    assert odd.files.unread == 2
+
+
+def test_a_page_read_whole_has_no_newest_first() -> None:
+    page = _lazy(_Body(NUMPY))
+    assert len(page.files) > 0
+    assert page.files.newest_first() is None
+
+
+def test_a_bad_file_entry_raises_when_its_version_is_read() -> None:
+    data = _doc({"1.0": [{**_file("1.0"), "url": 5}], "2.0": [_file("2.0")]})
+    body = _Body(data)
+    page = _lazy(body, 64)
+    newest = page.files.newest_first()
+    assert [f.filename for f in next(newest)] == [_file("2.0")["filename"]]
+    with pytest.raises(_Unparsable, match=r"Expected `str`, got `int` - at `\$.url`"):
+        next(newest)
+    with pytest.raises(_Unparsable, match=r"Expected `str`, got `int` - at `\$.url`"):
+        tuple(page.files)
+    short = _Body(data)
+    page = _lazy(short, 64)
+    short.data = short.data[:20]  # the file shrank under the page
+    with pytest.raises(_Unparsable, match="the document's file gave 0 of"):
+        tuple(page.files)
+
+
+def test_the_body_is_let_go_with_a_page_never_read() -> None:
+    body = _Body(NUMPY)
+    page = _lazy(body)
+    next(page.files.newest_first())
+    assert body.closed == 0
+    del page
+    gc.collect()
+    assert body.closed == 1
+
+
+def test_the_client_says_which_document_a_version_read_late_came_from(tmp_path: Any) -> None:
+    data = _doc({"1.0": [{**_file("1.0"), "url": 5}], "2.0": [_file("2.0")]})
+    url = f"{INDEX_URL}/demo/json"
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, url, body=data, content_type="application/json")
+        with IndexClient(INDEX_URL, spool_at=100) as client:
+            page = client.get_project("demo", tags=TAGS)
+    newest = page.files.newest_first()
+    assert [f.version for f in next(newest)] == [Version("2.0")]
+    with pytest.raises(IndexUnavailable) as caught:
+        tuple(page.files)
+    assert str(caught.value).startswith(
+        f"GET {url} answered with a document that does not parse (ValidationError: "
+        "Expected `str`, got `int` - at `$.url`)"
+    )

@@ -24,7 +24,7 @@ from layerbuilder.errors import (
     VersionNotFound,
 )
 from layerbuilder.index import IndexClient
-from layerbuilder.models import DistFile, ProjectPage
+from layerbuilder.models import DistFile, FileList, ProjectPage, parse_json_api, tag_filter
 from layerbuilder.plan import Plan
 from layerbuilder.requirements import parse_requirements, parse_requirements_file
 from layerbuilder.resolver import resolve
@@ -37,9 +37,11 @@ PY312_ARM = get_target("python3.12", "arm64")
 PY313 = get_target("python3.13", "x86_64")
 
 
-@pytest.fixture
-def client(fake_index: Any) -> Iterator[IndexClient]:
-    c = IndexClient(INDEX_URL)
+@pytest.fixture(params=["parsed", "read-when-asked"])
+def client(fake_index: Any, request: Any) -> Iterator[IndexClient]:
+    """Each test twice: pages parsed whole, and pages whose versions are read only
+    when the resolver asks (every document spooled, as large ones are)."""
+    c = IndexClient(INDEX_URL) if request.param == "parsed" else IndexClient(INDEX_URL, spool_at=1)
     yield c
     c.close()
 
@@ -597,3 +599,21 @@ def test_a_resolution_keeps_nothing_alive_once_it_returns(client: IndexClient) -
         gc.enable()
     assert pins(plan)["requests"] == "2.34.2"
     assert left == []
+
+
+def test_a_spooled_page_is_read_no_further_than_the_resolution_needs(fake_index: Any) -> None:
+    tags = frozenset(PY312.tag_priority)  # the resolver's filter
+    with IndexClient(INDEX_URL, spool_at=1) as client:
+        plan = resolve(["requests"], PY312, client=client)
+        assert len(plan.packages) == 5  # the pins: test_requests_closure_with_graph
+        pages = {name: client.get_project(name, tags=tags) for name in pins(plan)}
+    for name, page in pages.items():
+        assert isinstance(page.files, FileList)
+        # one version each: the newest, whose wheel the plan holds
+        assert len(page.versions) - page.files.unread == 1, name
+        assert len(page.versions) > 1, name
+        # reading the rest gives what parsing the document whole gives
+        data = (FIXTURES / "index" / f"{name}.json").read_bytes()
+        whole = parse_json_api(data, f"{INDEX_URL}/{name}/json", tag_filter(tags))
+        assert tuple(page.files) == tuple(whole.files), name
+        assert page.files.unread == 0

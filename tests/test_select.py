@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -12,8 +14,15 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from layerbuilder.errors import NoCompatibleWheel, SdistOnly, VersionNotFound
-from layerbuilder.models import DistFile, ProjectPage
-from layerbuilder.select import Candidate, candidates, choose, explain_no_match
+from layerbuilder.jsonpieces import lazy_json_api_pieces
+from layerbuilder.models import DistFile, Keep, ProjectPage, parse_json_api, tag_filter
+from layerbuilder.select import (
+    Candidate,
+    candidates,
+    choose,
+    explain_no_match,
+    newest_candidate,
+)
 from layerbuilder.targets import get_target
 
 PY39 = get_target("python3.9", "x86_64")
@@ -667,3 +676,66 @@ def test_recorded_no_fit_messages(index_page: object) -> None:
     assert "Newest releases: 2.5.5, 2.5.0rc1, 2.4.6, 2.4.0, 2.3.1, 2.2.6, 2.0.2 (7 in all)" in str(
         err.value
     )
+
+
+# -- the newest candidate, reading as few versions as that needs -------------------------
+
+FIXTURES_INDEX = Path(__file__).resolve().parent.parent / "fixtures" / "index"
+FIXTURE_DOCS = sorted(FIXTURES_INDEX.glob("*.json"))
+
+
+def _lazy_page(data: bytes, keep: Keep, reads: list[int]) -> ProjectPage:
+    def read(offset: int, size: int) -> bytes:
+        reads.append(offset)
+        return data[offset : offset + size]
+
+    page = lazy_json_api_pieces(
+        iter([data]), "https://index.test/", keep, read, lambda: None, ValueError
+    )
+    assert page is not None
+    return page
+
+
+def _specifiers(versions: list[Version]) -> list[str]:
+    newest, oldest = max(versions), min(versions)
+    return ["", f"<{newest}", f"<={oldest}", ">=999", f"!={newest}", f"=={newest}", f"<{oldest}"]
+
+
+@pytest.mark.parametrize("target", [PY39, PY312, PY313, PY312_ARM], ids=str)
+@pytest.mark.parametrize("doc", FIXTURE_DOCS, ids=lambda p: p.stem)
+def test_newest_candidate_is_the_first_candidate_of_the_whole_page(doc: Path, target: Any) -> None:
+    data = doc.read_bytes()
+    keep = tag_filter(frozenset(target.tag_priority))
+    whole = parse_json_api(data, "https://index.test/", keep)
+    versions = [Version(v) for v in whole.versions]
+    cutoffs = [None, *sorted({f.upload_time for f in whole.files if f.upload_time})[-2:]]
+    for spec in _specifiers(versions):
+        for pre in (None, True):
+            for cutoff in cutoffs:
+                asked = {"prereleases": pre, "exclude_newer": cutoff}
+                want = candidates(whole, target, SpecifierSet(spec), **asked)
+                reads: list[int] = []
+                got = newest_candidate(
+                    _lazy_page(data, keep, reads), target, SpecifierSet(spec), **asked
+                )
+                assert got == (want[0] if want else None), (spec, pre, cutoff)
+                assert len(reads) <= len(versions)
+
+
+def test_newest_candidate_reads_the_newest_versions_only() -> None:
+    data = (FIXTURES_INDEX / "numpy.json").read_bytes()
+    keep = tag_filter(frozenset(PY312.tag_priority))
+    reads: list[int] = []
+    page = _lazy_page(data, keep, reads)
+    got = newest_candidate(page, PY312)
+    assert got is not None and str(got.version) == "2.5.5" and len(reads) == 1
+    # below it the newest is a release candidate: the walk goes on to a final release
+    reads.clear()
+    got = newest_candidate(page, PY312, SpecifierSet("<2.5.5"))
+    assert got is not None and str(got.version) == "2.4.6" and len(reads) == 2
+    got = newest_candidate(page, PY312, SpecifierSet("<2.5.5"), prereleases=True)
+    assert got is not None and str(got.version) == "2.5.0rc1"
+    got = newest_candidate(page, PY312, SpecifierSet(">=2.5.0rc1,<2.5.5"))
+    assert got is not None and str(got.version) == "2.5.0rc1"  # the specifier names it
+    assert len(reads) == 2  # each version read once however often it is asked
+    assert page.files.unread == 4  # type: ignore[attr-defined] # of 7: 2.5.5, rc1, 2.4.6 read
