@@ -600,3 +600,24 @@ def test_real_layer_imports_on_target_python(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(root / SP / "requests" / "__init__.py")
+
+
+def test_local_headers_read_in_windows_find_every_members_data(tmp_path: Path) -> None:
+    # sizes that put headers on both sides of, and across, each read window's end
+    window = layerzip._HEAD_WINDOW
+    sizes = [window - 40, 7, 0, 3 * window + 11, 1, window // 2, window - 90, 5, 2 * window]
+    members = [
+        Member(f"win/m{i:02d}.bin", os.urandom(n), compress=zipfile.ZIP_STORED)
+        for i, n in enumerate(sizes)
+    ]
+    w = make_wheel(tmp_path, "win", "1", members)
+    ready = layerzip.prepare_wheel(w, T312)
+    data = w.read_bytes()
+    for i, member in enumerate(ready.members):
+        e = ready.entry(i)
+        assert data[e.data_start : e.data_start + e.compress_size] == raw_member_bytes(w, member)
+    # a layer made from it holds the same bytes
+    out = write_layer([w], T312, tmp_path / "layer.zip")
+    with zipfile.ZipFile(out.path) as layer:
+        for m in members:
+            assert layer.read(f"python/lib/python3.12/site-packages/{m.name}") == m.data
