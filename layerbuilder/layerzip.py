@@ -26,7 +26,7 @@ import threading
 import zlib
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -52,6 +52,8 @@ __all__ = ["LayerReport", "PreparedWheel", "prepare_wheel", "wheel_metadata", "w
 
 _COPY_CHUNK = 256 * 1024
 _HEAD_WINDOW = 32 * 1024  # bytes read at once for local headers (see _LocalHeads)
+_RUN_BYTES = 64 * 1024  # at most this many bytes read at once for a run of members
+_RUN_GAP = 1024  # members this far apart (their local header between) count as together
 _BLOCKS = 3  # blocks of _COPY_CHUNK: one filling, the others queued or being written
 _OPEN_WHEELS = 32  # source files kept open at once (entries interleave across wheels)
 _LOW = (1 << 32) - 1  # an entry's index within its wheel, in write_layer's keys
@@ -557,18 +559,33 @@ def _write_zip(
     peak (1.9 MB as a record per member, then joined)."""
     sources = _Sources()
     with tempfile.TemporaryFile() as central:
+
+        def put(entry: _Row, data: memoryview | None = None) -> None:
+            """Write *entry*: its *data* if given, else copied from its wheel."""
+            local, record = _entry_headers(entry, out.offset, zip64_limit)
+            out.write(local)
+            central.write(record)
+            csize = entry[6]
+            if data is not None:
+                out.write(data)
+            elif out.copy_from(sources.get(entry[2]), entry[9], csize) < csize:
+                raise _cut_short(entry)
+
         try:
-            for entry in entries:
-                wheel, member, csize, start = entry[2], entry[3], entry[6], entry[9]
-                fd = sources.get(wheel)
-                local, record = _entry_headers(entry, out.offset, zip64_limit)
-                out.write(local)
-                central.write(record)
-                if out.copy_from(fd, start, csize) < csize:
-                    raise UnsafeWheel(
-                        f"{wheel.name}: member {member!r} is cut short "
-                        "(the wheel is truncated). Delete it and download it again."
-                    )
+            for run in _runs(entries):
+                if len(run) == 1:
+                    put(run[0])
+                    continue
+                # members lying together in one wheel: their bytes in one read
+                first, last = run[0][9], run[-1][9] + run[-1][6]
+                data = _pread(sources.get(run[0][2]), last - first, first)
+                with memoryview(data) as view:
+                    for entry in run:
+                        at = entry[9] - first
+                        if at + entry[6] > len(data):
+                            raise _cut_short(entry)
+                        put(entry, view[at : at + entry[6]])
+                del data
         finally:
             sources.close()
         cd_offset = out.offset
@@ -606,6 +623,41 @@ def _write_zip(
             0xFFFFFFFF if offset64 else cd_offset,
             0,
         )
+    )
+
+
+def _runs(entries: Iterable[_Row]) -> Iterator[list[_Row]]:
+    """*entries* in order, in runs: entries one after another in the layer whose
+    bytes lie one after another in the same wheel (a local header apart) and fit
+    in :data:`_RUN_BYTES` together, so that one read copies them all.  Wheels
+    list their files sorted, and the layer is sorted too, so most small members
+    come in runs.  Each read is a system call that lets go of the GIL, and while
+    the zip is written the ELF reads want it: a read per member made each member
+    wait for it."""
+    run: list[_Row] = []
+    end = 0
+    for entry in entries:
+        wheel, csize, start = entry[2], entry[6], entry[9]
+        if (
+            run
+            and wheel == run[0][2]
+            and end <= start <= end + _RUN_GAP
+            and start + csize - run[0][9] <= _RUN_BYTES
+        ):
+            run.append(entry)
+        else:
+            if run:
+                yield run
+            run = [entry]
+        end = start + csize
+    if run:
+        yield run
+
+
+def _cut_short(entry: _Row) -> UnsafeWheel:
+    return UnsafeWheel(
+        f"{entry[2].name}: member {entry[3]!r} is cut short "
+        "(the wheel is truncated). Delete it and download it again."
     )
 
 

@@ -621,3 +621,43 @@ def test_local_headers_read_in_windows_find_every_members_data(tmp_path: Path) -
     with zipfile.ZipFile(out.path) as layer:
         for m in members:
             assert layer.read(f"python/lib/python3.12/site-packages/{m.name}") == m.data
+
+
+def test_members_lying_together_are_copied_in_runs(tmp_path: Path) -> None:
+    small = [Member(f"run/s{i:02d}.py", os.urandom(300 + i)) for i in range(30)]
+    big = Member("run/zbig.bin", os.urandom(3 * layerzip._RUN_BYTES), compress=zipfile.ZIP_STORED)
+    w = make_wheel(tmp_path, "run", "1", [*small, big])
+    other = make_wheel(tmp_path, "other", "1", [Member("other/o.py", b"o = 1\n")])
+    readies = [layerzip.prepare_wheel(x, T312) for x in (w, other)]
+    rows = [r.row(i) for r in readies for i in range(len(r.paths))]
+    runs = list(layerzip._runs(rows))
+    assert [e for run in runs for e in run] == rows  # every entry, in order
+    sizes = [len(run) for run in runs]
+    # the 30 small members (and dist-info's first after them) together, the big one
+    # alone, the other wheel's apart from this one's
+    assert sizes[0] == 30 and [len(r) for r in runs if r[0][3] == "run/zbig.bin"] == [1]
+    assert all(len({e[2] for e in run}) == 1 for run in runs)
+    for run in runs:
+        assert run[-1][9] + run[-1][6] - run[0][9] <= layerzip._RUN_BYTES or len(run) == 1
+    # members out of file order start a new run
+    assert [len(r) for r in layerzip._runs([rows[1], rows[0]])] == [1, 1]
+    out = write_layer(
+        [w, other], T312, tmp_path / "layer.zip", prepared=dict(zip((w, other), readies))
+    )
+    with zipfile.ZipFile(out.path) as layer:
+        for m in [*small, big]:
+            assert layer.read(f"python/lib/python3.12/site-packages/{m.name}") == m.data
+
+
+def test_a_wheel_cut_short_inside_a_run_names_the_member(tmp_path: Path) -> None:
+    small = [Member(f"run/s{i:02d}.py", os.urandom(300)) for i in range(10)]
+    w = make_wheel(tmp_path, "run", "1", small, dist_info=False)  # s05 is then first cut
+    ready = layerzip.prepare_wheel(w, T312)
+    s05 = next(e for e in ready.entries if e.member == "run/s05.py")
+    with w.open("r+b") as f:
+        f.truncate(s05.data_start + 10)
+    with pytest.raises(
+        UnsafeWheel, match=r"run-1-py3-none-any.whl: member 'run/s05.py' is cut short"
+    ):
+        write_layer([w], T312, tmp_path / "layer.zip", prepared={w: ready})
+    assert not (tmp_path / "layer.zip").exists()
