@@ -1,32 +1,30 @@
-"""A JSON API document parsed one release at a time, from a body in pieces.
+"""A JSON API document read from a body in pieces, each version's files read
+only when asked for.
 
 :func:`~layerbuilder.models.parse_json_api` needs the whole body in memory: for
 numpy that is 3.8 MB, and parsing it was the highest point of a large build's
 resident memory.  But nearly all of such a document is its ``releases`` object,
 ``{"<version>": [<file>, ...], ...}``, one list per version.  So
-:func:`parse_json_api_pieces` reads the body a piece at a time, decodes what
-comes before ``"releases"`` for the project's name, and then decodes each
-version's list on its own, keeping the files the filter keeps: it holds one
-piece of the body and one version's list at a time.
+:func:`lazy_json_api_pieces` reads the body a piece at a time, decodes what
+comes before ``"releases"`` for the project's name, and notes where each
+version's list lies, holding one piece of the body at a time.  The page it makes
+reads a version's list back (one ``pread``) when it is asked for that version's
+files, and keeps the files the filter keeps.  The resolver asks for the newest
+version first and seldom for more (:func:`layerbuilder.select.newest_candidate`):
+of numpy's 154 versions it reads one, where decoding every file entry's name to
+filter it took three quarters of the time (20.7 against 6.9 ms for numpy's
+3.8 MB).
 
 Where a version's list ends is found by looking for ``]`` followed by ``,`` or
 ``}``.  Such a match can also fall inside a string or a nested array; then the
 text up to it is not a whole ``"<version>": [...]`` and does not decode, so the
-parser looks further.  The text up to the true end always decodes, and no other
+reader looks further.  The text up to the true end always decodes, and no other
 one can (a prefix cut at any other ``]`` leaves a string or a bracket open).
-
-:func:`lazy_json_api_pieces` goes one step further and decodes no version's
-files while reading: it notes where each version's list lies in the body, and the
-page reads a list back (one ``pread``) when it is asked for that version's files.
-The resolver asks for the newest version first and seldom for more
-(:func:`layerbuilder.select.newest_candidate`): of numpy's 154 versions it reads
-one, where decoding every file entry's name to filter it took three quarters of
-the parse (20.7 against 6.9 ms for numpy's 3.8 MB).
 
 Whatever does not fit this shape (no ``info`` before ``releases``, no releases,
 a body that ends early or does not parse) gives None, and the caller parses the
-whole body as before: what this module returns is always what
-:func:`~layerbuilder.models.parse_json_api` would, for the files kept.
+whole body as before: the page's files, once read, are always what
+:func:`~layerbuilder.models.parse_json_api` gives for the files kept.
 """
 
 from __future__ import annotations
@@ -34,17 +32,15 @@ from __future__ import annotations
 import re
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TypeVar
 
 import msgspec
 
 from .models import Keep, ProjectPage, _Info, _kept, _page, _WireFile
 
-__all__ = ["lazy_json_api_pieces", "parse_json_api_pieces"]
+__all__ = ["lazy_json_api_pieces"]
 
 _RELEASES = re.compile(rb'"releases"\s*:\s*\{\s*')
 _CLOSE = ord("}")
-_T = TypeVar("_T")
 
 
 class _Head(msgspec.Struct, frozen=True):
@@ -57,23 +53,6 @@ _RELEASE_DECODER = msgspec.json.Decoder(dict[str, list[msgspec.Raw]])
 _SPAN_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
-def parse_json_api_pieces(pieces: Iterator[bytes], base_url: str, keep: Keep) -> ProjectPage | None:
-    """The page of the JSON API document whose body *pieces* yields, in order,
-    with only the files *keep* keeps; None when the document is not in the shape
-    this reads (the caller then parses it whole).  Errors in a file entry raise
-    as :func:`~layerbuilder.models.parse_json_api` raises them."""
-    entries: list[_WireFile] = []
-
-    def take(files: list[msgspec.Raw], start: int, end: int) -> None:
-        entries.extend(_kept(files, keep))
-
-    found = _scan(pieces, _RELEASE_DECODER, take)
-    if found is None:
-        return None
-    name, versions = found
-    return _page(name, entries, versions, base_url, complete=False)
-
-
 def lazy_json_api_pieces(
     pieces: Iterator[bytes],
     base_url: str,
@@ -82,8 +61,9 @@ def lazy_json_api_pieces(
     close: Callable[[], None],
     fail: Callable[[Exception], Exception],
 ) -> ProjectPage | None:
-    """:func:`parse_json_api_pieces`, with each version's files left in the
-    document until they are asked for.
+    """The page of the JSON API document whose body *pieces* yields, in order,
+    each version's files left in the document until they are asked for, and then
+    only those *keep* keeps.
 
     The body is read through once, to find where each version's list lies; then
     ``read(offset, size)`` reads one list back when the page needs it (the
@@ -95,10 +75,7 @@ def lazy_json_api_pieces(
     """
     spans: list[tuple[int, int]] = []
 
-    def take(files: msgspec.Raw, start: int, end: int) -> None:
-        spans.append((start, end))
-
-    found = _scan(pieces, _SPAN_DECODER, take)
+    found = _scan(pieces, spans)
     if found is None:
         return None
     name, versions = found
@@ -144,14 +121,12 @@ class _Releases:
 
 
 def _scan(
-    pieces: Iterator[bytes],
-    decoder: msgspec.json.Decoder[dict[str, _T]],
-    take: Callable[[_T, int, int], None],
+    pieces: Iterator[bytes], spans: list[tuple[int, int]]
 ) -> tuple[str, tuple[str, ...]] | None:
-    """Read the document that *pieces* yields; call ``take(files, start, end)``
-    for each version's list, in order: the list as *decoder* decodes it, and
-    where ``"<version>": [...]`` lies in the body.  The project's name and every
-    version; None when the document is not in the shape this reads."""
+    """Read the document that *pieces* yields, adding to *spans* where each
+    version's ``"<version>": [...]`` lies in the body, in order.  The project's
+    name and every version; None when the document is not in the shape this
+    reads."""
     buf = b""
     base = 0  # where buf starts in the body
     at = start = -1  # where "releases" begins, and where its first version does
@@ -189,16 +164,16 @@ def _scan(
             look = close  # a "]" inside a string or a nested list
             continue
         try:
-            release = decoder.decode(b"{" + buf[start:close] + b"}")
+            release = _SPAN_DECODER.decode(b"{" + buf[start:close] + b"}")
         except msgspec.DecodeError:
             look = close  # the same, followed by "," or "}"
             continue
-        for version, files in release.items():
+        for version in release:
             if version in listed:
                 return None  # a version twice: decoded whole, the last one wins
             listed.add(version)
             versions.append(version)
-            take(files, base + start, base + close)
+            spans.append((base + start, base + close))
         del release
         if buf[after] == _CLOSE:
             return name, tuple(versions)
