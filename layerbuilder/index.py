@@ -494,12 +494,9 @@ class IndexClient:
                 return lazy_json_api_pieces(
                     body.pieces(), final_url, keep, body.pread, body.close, fail
                 )
-            except OSError as exc:
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 body.close()
-                raise _unreadable(url, exc) from exc
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                body.close()
-                raise self._unparsable(url, exc) from exc
+                raise fail(exc) from exc
 
     @contextmanager
     def _held(self, body: bytes | Spooled, url: str) -> Iterator[bytes]:

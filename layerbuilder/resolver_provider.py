@@ -35,7 +35,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from .errors import ProjectNotFound
-from .models import DistFile, ProjectPage
+from .models import DistFile, FileList, ProjectPage
 from .requirements import RequirementLine
 from .resolver_fetch import Fetcher, pinned_version
 from .resolver_types import (
@@ -63,6 +63,11 @@ from .select import (
 from .targets import Target
 
 __all__ = ["Provider"]
+
+
+def _unread(page: ProjectPage) -> bool:
+    """Whether *page* has versions whose files are not read yet."""
+    return isinstance(page.files, FileList) and page.files.unread > 0
 
 
 class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
@@ -121,8 +126,13 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
         return usable[1]
 
     def newest(self, page: ProjectPage, specifier: SpecifierSet) -> Candidate | None:
-        """``select(page, specifier)[0]``, reading no more of the page than that
-        needs (:func:`~layerbuilder.select.newest_candidate`)."""
+        """``select(page, specifier)[0]``: on a page with versions still unread,
+        reading no more of them than that needs
+        (:func:`~layerbuilder.select.newest_candidate`); else from the usable
+        wheels worked out once per page."""
+        if not _unread(page):
+            found = self.select(page, specifier)
+            return found[0] if found else None
         return newest_candidate(
             page,
             self._target,
@@ -293,6 +303,8 @@ class Provider(resolvelib.AbstractProvider[Req, Cand, str]):
                 page.name, tuple(f for f in page.files if f.sha256 in hashes), page.versions
             )
             found = self.select(hashed, specifier)
+        if not found and not _unread(page):
+            found = self.select(page, specifier)  # the whole list: as cheap as its first
         first = found[0] if found else self.newest(page, specifier)
         if first is None:
             return

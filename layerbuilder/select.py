@@ -266,8 +266,11 @@ def newest_candidate(
     candidate is nearly always in the newest.  This takes the index at its word
     that each file is listed under its own version, as PyPI's JSON API lists them.
     """
-    releases = page.files.newest_first() if isinstance(page.files, FileList) else None
-    if releases is not None and not _is_pinned(specifier):  # (the yanked rule needs all)
+    releases = None
+    # (a pinned version goes to candidates(): pip's yanked rule looks at all its files)
+    if isinstance(page.files, FileList) and not _is_pinned(specifier):
+        releases = page.files.newest_first()
+    if releases is not None:
         settled = _pre_policy(specifier, prereleases) is True
         seen: list[DistFile] = []
         for files in releases:
